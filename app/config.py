@@ -1,0 +1,71 @@
+"""Settings, read from the environment in exactly one place."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_instance_dir() -> Path:
+    return Path(os.environ.get("CLIENTCONNECT_INSTANCE_DIR", ROOT / "instance"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of the service. Build one with `Settings.from_env()`."""
+
+    database_url: str
+    redis_url: str | None = None
+    secret_key: str = "dev-secret-change-me"
+    instance_dir: Path = field(default_factory=_default_instance_dir)
+    bpmn_dir: Path = ROOT / "bpmn"
+    forms_dir: Path = ROOT / "forms"
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "clientconnect@localhost"
+    smtp_tls: bool = False
+    max_upload_bytes: int = 5 * 1024 * 1024
+    script_timeout_seconds: float = 1.0
+    job_retries: int = 3
+    job_backoff_seconds: float = 2.0
+    job_timeout_seconds: int = 300
+    ticker_interval_seconds: float = 0.5
+    queue_name: str = "clientconnect"
+
+    @property
+    def embedded(self) -> bool:
+        """True when no Redis is configured: jobs and timers run inside the process."""
+        return not self.redis_url
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.instance_dir / "outbox"
+
+    def with_overrides(self, **overrides) -> Settings:
+        return replace(self, **overrides)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        instance_dir = Path(env.get("CLIENTCONNECT_INSTANCE_DIR", ROOT / "instance"))
+        return cls(
+            database_url=env.get("DATABASE_URL") or f"sqlite:///{instance_dir / 'clientconnect.db'}",
+            redis_url=env.get("REDIS_URL") or None,
+            secret_key=env.get("SECRET_KEY", cls.secret_key),
+            instance_dir=instance_dir,
+            bpmn_dir=Path(env.get("CLIENTCONNECT_BPMN_DIR", ROOT / "bpmn")),
+            forms_dir=Path(env.get("CLIENTCONNECT_FORMS_DIR", ROOT / "forms")),
+            smtp_host=env.get("SMTP_HOST") or None,
+            smtp_port=int(env.get("SMTP_PORT", "25")),
+            smtp_user=env.get("SMTP_USER") or None,
+            smtp_password=env.get("SMTP_PASSWORD") or None,
+            smtp_from=env.get("SMTP_FROM", cls.smtp_from),
+            smtp_tls=env.get("SMTP_TLS", "").lower() in ("1", "true", "yes"),
+            job_retries=int(env.get("CLIENTCONNECT_JOB_RETRIES", "3")),
+            script_timeout_seconds=float(env.get("CLIENTCONNECT_SCRIPT_TIMEOUT", "1.0")),
+        )

@@ -1,0 +1,1 @@
+"""Pure rules of ClientConnect Flow: no Flask, SQLAlchemy or SpiffWorkflow imports."""

@@ -1,0 +1,183 @@
+"""Reading a workflow: what runs next, what waits, what failed. Pure functions over one workflow."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.util.task import TaskState
+
+from .parser import SERVICE_CALL, AsyncServiceTask
+from .sandbox import SandboxViolation
+from .views import ErrorView, MessageWait, ServiceCallView, TimerView, UserTaskView
+
+ERROR_KEY = "error"
+_LIVE = TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.ERROR
+
+
+def run_steps(wf) -> None:
+    """Fire due timers and run every engine task; a failure is recorded on its task."""
+    try:
+        wf.refresh_timers()
+        wf.do_engine_steps()
+    except Exception as exc:  # script errors and violations become incidents, not crashes
+        _record_error(wf, exc)
+
+
+def _record_error(wf, exc: Exception) -> None:
+    task = getattr(exc, "task", None) or next(iter(wf.get_tasks(state=TaskState.ERROR)), None)
+    if task is None:
+        raise exc
+    if not task.has_state(TaskState.ERROR):
+        task.error()
+    task.internal_data[ERROR_KEY] = {"message": _describe(exc), "sandbox": _is_violation(exc)}
+
+
+def _causes(exc: BaseException):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = getattr(exc, "exception", None) or exc.__cause__ or exc.__context__
+
+
+def _is_violation(exc: Exception) -> bool:
+    return any(isinstance(e, SandboxViolation) for e in _causes(exc))
+
+
+def _describe(exc: Exception) -> str:
+    notes = getattr(exc, "notes", None) or []
+    text = str(exc) or exc.__class__.__name__
+    return "; ".join([text, *notes])[:2000]
+
+
+def report(wf, script_engine) -> dict:
+    """Everything the services track, in one pass over the live tasks."""
+    found = {"user_tasks": [], "timers": [], "messages": [], "service_calls": [], "errors": []}
+    for task in wf.get_tasks(state=_LIVE):
+        _classify(task, script_engine, found)
+    return {key: tuple(value) for key, value in found.items()}
+
+
+def _classify(task, script_engine, found: dict) -> None:
+    spec = task.task_spec
+    if task.has_state(TaskState.ERROR):
+        found["errors"].append(_error_view(task))
+    elif task.has_state(TaskState.READY) and spec.manual:
+        found["user_tasks"].append(_user_task_view(task, script_engine))
+    elif task.has_state(TaskState.STARTED) and isinstance(spec, AsyncServiceTask):
+        call = _take_service_call(task)
+        if call:
+            found["service_calls"].append(call)
+    elif task.has_state(TaskState.WAITING):
+        _classify_waiting(task, script_engine, found)
+
+
+def _classify_waiting(task, script_engine, found: dict) -> None:
+    definition = getattr(task.task_spec, "event_definition", None)
+    if isinstance(definition, TimerEventDefinition):
+        timer = _timer_view(task)
+        if timer:
+            found["timers"].append(timer)
+    elif isinstance(definition, MessageEventDefinition):
+        found["messages"].append(_message_wait(task, definition, script_engine))
+
+
+def _error_view(task) -> ErrorView:
+    recorded = task.internal_data.get(ERROR_KEY) or {}
+    return ErrorView(
+        spiff_task_id=str(task.id),
+        element_id=task.task_spec.bpmn_id,
+        message=recorded.get("message", "the task failed"),
+        sandbox_violation=recorded.get("sandbox", False),
+    )
+
+
+def _properties(spec) -> dict:
+    return (getattr(spec, "extensions", None) or {}).get("properties", {}) or {}
+
+
+def _user_task_view(task, script_engine) -> UserTaskView:
+    spec = task.task_spec
+    props = _properties(spec)
+    groups = props.get("candidateGroups") or spec.lane or ""
+    return UserTaskView(
+        spiff_task_id=str(task.id),
+        element_id=spec.bpmn_id,
+        title=spec.bpmn_name or spec.bpmn_id,
+        candidate_groups=tuple(g.strip() for g in groups.split(",") if g.strip()),
+        form_key=props.get("formJsonSchemaFilename"),
+        ui_form_key=props.get("formUiSchemaFilename"),
+        priority=_as_int(_evaluate(script_engine, props.get("priority"), task.data)),
+        due_at=parse_datetime(_evaluate(script_engine, props.get("dueAt"), task.data)),
+    )
+
+
+def _evaluate(script_engine, expression: str | None, data: dict):
+    if not expression:
+        return None
+    try:
+        return script_engine.environment.evaluate(expression, dict(data))
+    except Exception:  # a display hint that cannot be computed is left empty
+        return None
+
+
+def _as_int(value) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _take_service_call(task) -> ServiceCallView | None:
+    call = task.internal_data.get(SERVICE_CALL)
+    if not call or call.get("dispatched"):
+        return None
+    call["dispatched"] = True
+    spec = task.task_spec
+    return ServiceCallView(str(task.id), spec.bpmn_id, call["operation"], call["params"],
+                           spec.retries)
+
+
+def _timer_view(task) -> TimerView | None:
+    value = task.task_spec.event_definition.details(task).value
+    due = parse_datetime(value)
+    return TimerView(str(task.id), task.task_spec.bpmn_id, due) if due else None
+
+
+def _message_wait(task, definition, script_engine) -> MessageWait:
+    correlation = {}
+    for prop in definition.correlation_properties:
+        value = _evaluate(script_engine, prop.retrieval_expression, task.data)
+        if value is not None:
+            correlation[prop.name] = value
+    for values in task.workflow.top_workflow.correlations.values():
+        correlation.update(values)
+    return MessageWait(definition.name, correlation)
+
+
+def message_catchers(wf, name: str) -> list:
+    return [
+        task for task in wf.get_tasks(state=TaskState.WAITING)
+        if isinstance(getattr(task.task_spec, "event_definition", None), MessageEventDefinition)
+        and task.task_spec.event_definition.name == name
+    ]
+
+
+def variables(wf) -> dict:
+    last = wf.last_task
+    data = dict(last.data) if last is not None else {}
+    data.update(wf.data)
+    return data
+
+
+def parse_datetime(value) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return parse_datetime(datetime.fromisoformat(value))
+    except ValueError:
+        return None

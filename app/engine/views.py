@@ -1,0 +1,61 @@
+"""What the engine reports after each step, in plain data the services can store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class UserTaskView:
+    spiff_task_id: str
+    element_id: str
+    title: str
+    candidate_groups: tuple[str, ...]
+    form_key: str | None
+    ui_form_key: str | None
+    priority: int | None
+    due_at: datetime | None
+
+
+@dataclass(frozen=True)
+class TimerView:
+    spiff_task_id: str
+    element_id: str
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class MessageWait:
+    name: str
+    correlation: dict
+
+
+@dataclass(frozen=True)
+class ServiceCallView:
+    spiff_task_id: str
+    element_id: str
+    operation: str
+    params: dict
+    retries: int | None
+
+
+@dataclass(frozen=True)
+class ErrorView:
+    spiff_task_id: str | None
+    element_id: str | None
+    message: str
+    sandbox_violation: bool = False
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The instance after an engine step: its state and the waits the services must track."""
+
+    state: bytes
+    completed: bool
+    user_tasks: tuple[UserTaskView, ...] = ()
+    timers: tuple[TimerView, ...] = ()
+    messages: tuple[MessageWait, ...] = ()
+    service_calls: tuple[ServiceCallView, ...] = field(default=())
+    errors: tuple[ErrorView, ...] = ()

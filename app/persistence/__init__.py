@@ -1,0 +1,1 @@
+"""Database access: typed SQLAlchemy models, sessions, repositories and migrations."""

@@ -1,0 +1,1 @@
+"""Background workers: job execution and the service-task connectors they run."""
