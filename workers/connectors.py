@@ -1,9 +1,7 @@
-"""Service-task connectors: the operations a BPMN service task may name.
+"""Service-task connectors: plain functions ``(params, settings) -> dict``.
 
-A connector is a plain function ``(params, settings) -> dict`` whose result is
-JSON-serializable. Failures raise `ConnectorError`, whose ``retryable`` flag tells
-the job runner whether trying again may help. This module deliberately knows
-nothing of SpiffWorkflow, Flask or SQLAlchemy.
+Results are JSON-serializable; failures raise `ConnectorError`. This module must not
+import SpiffWorkflow, Flask or SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -32,14 +30,13 @@ MAX_TIMEOUT = 60.0
 MAX_TEXT_CHARS = 64 * 1024
 EXCERPT_CHARS = 200
 SMTP_TIMEOUT = 30.0
-_ADDRESS = re.compile(r"[^@\s<>,;:\"'()\[\]\\]+@[A-Za-z0-9.-]+")
+_ADDRESS = re.compile(r"[^@\s<>,;:\"'()\[\]\\]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*")
 
 
 class ConnectorError(Exception):
     """A connector call failed; `retryable` says whether trying again may help.
 
-    Network errors and 5xx answers are retryable; 4xx answers and bad parameters
-    are not.
+    Network errors and 5xx answers are retryable; 4xx answers and bad parameters are not.
     """
 
     def __init__(self, message: str, retryable: bool = True):
@@ -51,8 +48,6 @@ Connector = Callable[[dict, Settings], dict]
 
 
 # --- parameter helpers -------------------------------------------------------
-
-
 def _invalid(name: str, problem: str) -> ConnectorError:
     """Build the non-retryable error for a bad or missing parameter."""
     return ConnectorError(f"parameter '{name}' {problem}", retryable=False)
@@ -75,8 +70,6 @@ def _text(params: dict, name: str, required: bool = True) -> str | None:
 
 
 # --- http_request ------------------------------------------------------------
-
-
 def _method(params: dict) -> str:
     """Return the upper-cased HTTP method, GET by default."""
     method = (_text(params, "method", required=False) or "GET").upper()
@@ -170,8 +163,6 @@ def http_request(params: dict, settings: Settings) -> dict:
 
 
 # --- send_email --------------------------------------------------------------
-
-
 def _recipients(params: dict) -> list[str]:
     """Return the `to` addresses as a non-empty list of plausible addresses."""
     value = _required(params, "to")
@@ -192,9 +183,9 @@ def _subject(params: dict) -> str:
     return subject
 
 
-def _build_message(params: dict, settings: Settings) -> EmailMessage:
+def _build_message(to: list[str], params: dict, settings: Settings) -> EmailMessage:
     """Assemble the message: text body, plus an HTML alternative when given."""
-    to, subject, body = _recipients(params), _subject(params), _text(params, "body")
+    subject, body = _subject(params), _text(params, "body")
     html = _text(params, "html", required=False)
     message = EmailMessage()
     message["From"] = settings.smtp_from
@@ -231,25 +222,18 @@ def _deliver_smtp(message: EmailMessage, settings: Settings) -> None:
         raise ConnectorError(f"{where} refused some recipients (others accepted): {refused}", False)
 
 
-def _outbox_name() -> str:
-    """Return a unique, time-ordered file name for an outbox message."""
-    return f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex}.eml"
-
-
 def _write_outbox(message: EmailMessage, outbox: Path) -> Path:
-    """Write the message atomically as an .eml file under `outbox`; return its path."""
+    """Write the message atomically as ``<UTC stamp>-<uuid>.eml`` under `outbox`."""
     outbox.mkdir(parents=True, exist_ok=True)
-    target = outbox / _outbox_name()
+    target = outbox / f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex}.eml"
     fd, temp = tempfile.mkstemp(dir=outbox, prefix=".", suffix=".eml.part")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(message.as_bytes())
-            handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    finally:
+        Path(temp).unlink(missing_ok=True)  # a no-op once replaced
     return target
 
 
@@ -263,8 +247,9 @@ def _deliver_outbox(message: EmailMessage, settings: Settings) -> Path:
 
 def send_email(params: dict, settings: Settings) -> dict:
     """Send an e-mail over SMTP, or drop it in the outbox when no SMTP host is set."""
-    message = _build_message(params, settings)
-    result = {"message_id": message["Message-ID"], "to": _recipients(params)}
+    to = _recipients(params)
+    message = _build_message(to, params, settings)
+    result = {"message_id": message["Message-ID"], "to": to}
     if settings.smtp_host:
         _deliver_smtp(message, settings)
         return {**result, "delivered_via": "smtp"}

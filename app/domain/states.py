@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class InstanceStatus(str, Enum):
+class InstanceStatus(StrEnum):
     ACTIVE = "active"
     SUSPENDED = "suspended"
     COMPLETED = "completed"
@@ -16,18 +16,18 @@ class InstanceStatus(str, Enum):
         return self in (InstanceStatus.COMPLETED, InstanceStatus.CANCELLED)
 
 
-class TaskStatus(str, Enum):
+class TaskStatus(StrEnum):
     OPEN = "open"
     COMPLETED = "completed"
     CANCELLED = "cancelled"
 
 
-class JobKind(str, Enum):
+class JobKind(StrEnum):
     SERVICE_CALL = "service_call"
     TIMER = "timer"
 
 
-class JobStatus(str, Enum):
+class JobStatus(StrEnum):
     PENDING = "pending"
     RUNNING = "running"
     DONE = "done"
@@ -35,12 +35,12 @@ class JobStatus(str, Enum):
     CANCELLED = "cancelled"
 
 
-class IncidentStatus(str, Enum):
+class IncidentStatus(StrEnum):
     OPEN = "open"
     RESOLVED = "resolved"
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     AGENT = "agent"
     OPERATOR = "operator"
     DESIGNER = "designer"

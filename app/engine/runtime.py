@@ -134,4 +134,5 @@ class Engine:
 
     def _snapshot(self, wf: BpmnWorkflow) -> Snapshot:
         report = introspect.report(wf, self.script_engine)
-        return Snapshot(state=dump_state(wf), completed=wf.completed, **report)
+        return Snapshot(state=dump_state(wf), completed=wf.completed,
+                        variables=introspect.variables(wf), **report)

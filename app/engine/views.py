@@ -57,5 +57,6 @@ class Snapshot:
     user_tasks: tuple[UserTaskView, ...] = ()
     timers: tuple[TimerView, ...] = ()
     messages: tuple[MessageWait, ...] = ()
-    service_calls: tuple[ServiceCallView, ...] = field(default=())
+    service_calls: tuple[ServiceCallView, ...] = ()
     errors: tuple[ErrorView, ...] = ()
+    variables: dict = field(default_factory=dict)

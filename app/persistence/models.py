@@ -77,8 +77,8 @@ class ProcessDefinition(Base):
     name: Mapped[str | None] = mapped_column(String(255))
     version: Mapped[int]
     source_file: Mapped[str] = mapped_column(String(255))
-    bpmn_xml: Mapped[str] = mapped_column(Text)
-    spec_json: Mapped[str] = mapped_column(Text)
+    bpmn_xml: Mapped[str] = mapped_column(Text, deferred=True)
+    spec_json: Mapped[str] = mapped_column(Text, deferred=True)
     forms: Mapped[dict] = mapped_column(default=dict)
     start_messages: Mapped[list] = mapped_column(default=list)
     checksum: Mapped[str] = mapped_column(String(64))

@@ -12,6 +12,7 @@ import threading
 import time
 from email import policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -51,8 +52,11 @@ class _Handler(BaseHTTPRequestHandler):
         return json.loads(self.rfile.read(length)) if length else None
 
     def _echo(self) -> None:
-        echo = {"method": self.command, "body": self._request_json(),
-                "x_test": self.headers.get("X-Test")}
+        echo = {
+            "method": self.command,
+            "body": self._request_json(),
+            "x_test": self.headers.get("X-Test"),
+        }
         self._reply(200, json.dumps(echo).encode(), "application/json; charset=utf-8")
 
     def _route(self) -> None:
@@ -135,8 +139,12 @@ def test_get_json(base_url, settings):
 
 
 def test_post_json_body_and_headers(base_url, settings):
-    params = {"method": "post", "url": f"{base_url}/json", "json": {"a": [1, 2]},
-              "headers": {"X-Test": "yes"}}
+    params = {
+        "method": "post",
+        "url": f"{base_url}/json",
+        "json": {"a": [1, 2]},
+        "headers": {"X-Test": "yes"},
+    }
     result = run_connector("http_request", params, settings)
     assert result["json"] == {"method": "POST", "body": {"a": [1, 2]}, "x_test": "yes"}
 
@@ -235,7 +243,7 @@ def test_outbox_writes_eml_file(settings):
 
 
 def test_outbox_file_name_is_timestamp_and_uuid(settings):
-    path = settings.outbox_dir / run_connector("send_email", MAIL, settings)["path"]
+    path = Path(run_connector("send_email", MAIL, settings)["path"])
     stamp, _, rest = path.stem.partition("-")
     assert stamp.endswith("Z") and stamp[:8].isdigit()
     assert len(rest) == 32 and int(rest, 16) >= 0
@@ -335,8 +343,14 @@ def smtp_server():
 
 
 def _smtp_settings(tmp_path, port, **overrides):
-    return Settings(database_url="sqlite://", instance_dir=tmp_path, smtp_host="127.0.0.1",
-                    smtp_port=port, smtp_from="desk@clientconnect.test", **overrides)
+    return Settings(
+        database_url="sqlite://",
+        instance_dir=tmp_path,
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        smtp_from="desk@clientconnect.test",
+        **overrides,
+    )
 
 
 def test_smtp_delivery(smtp_server, tmp_path):
@@ -386,12 +400,13 @@ def test_smtp_login(tmp_path):
 
     def authenticator(server, session, envelope, mechanism, auth_data):
         seen.append((auth_data.login, auth_data.password))
-        return AuthResult(success=auth_data.password == b"s3cret")
+        return AuthResult(success=auth_data.password == b"s3cret", handled=False)
 
     handler, controller = _start_smtp(authenticator=authenticator, auth_require_tls=False)
     try:
-        settings = _smtp_settings(tmp_path, controller.port, smtp_user="desk",
-                                  smtp_password="s3cret")
+        settings = _smtp_settings(
+            tmp_path, controller.port, smtp_user="desk", smtp_password="s3cret"
+        )
         assert run_connector("send_email", MAIL, settings)["delivered_via"] == "smtp"
         wrong = settings.with_overrides(smtp_password="wrong")
         with pytest.raises(ConnectorError, match="failed"):
@@ -416,10 +431,26 @@ def self_signed_cert(tmp_path):
         pytest.skip("openssl command not available")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
     )
     return cert, key
 

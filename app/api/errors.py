@@ -1,0 +1,69 @@
+"""One handler: every error leaves as {code, status, message, errors}."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from app.domain import errors as domain
+
+log = logging.getLogger(__name__)
+
+STATUS = {
+    domain.NotFound: 404,
+    domain.Conflict: 409,
+    domain.ValidationFailed: 422,
+    domain.Unauthenticated: 401,
+    domain.Forbidden: 403,
+}
+
+
+def body(status: int, message: str, errors=None):
+    payload = {"code": status, "status": HTTPStatus(status).phrase, "message": message,
+               "errors": errors or []}
+    return jsonify(payload), status
+
+
+def _domain_error(exc: domain.DomainError):
+    status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
+    response = body(status, exc.message, exc.errors)
+    if status == 401:
+        response[0].headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+def _http_error(exc: HTTPException):
+    messages = (getattr(exc, "data", None) or {}).get("messages")
+    errors = _field_errors(messages) if messages else []
+    return body(exc.code or 500, exc.description or exc.name, errors)
+
+
+def _field_errors(messages: dict) -> list[dict]:
+    """webargs' {location: {field: [msg]}} as [{"field", "message"}]."""
+    found = []
+    for fields in messages.values():
+        found.extend(_flatten(fields, ""))
+    return found
+
+
+def _flatten(node, prefix: str) -> list[dict]:
+    if isinstance(node, dict):
+        return [e for key, value in node.items()
+                for e in _flatten(value, f"{prefix}.{key}" if prefix else str(key))]
+    if isinstance(node, list) and all(isinstance(m, str) for m in node):
+        return [{"field": prefix or "body", "message": m} for m in node]
+    return [{"field": prefix or "body", "message": str(node)}]
+
+
+def _unexpected(exc: Exception):
+    log.exception("unexpected error", exc_info=exc)
+    return body(500, InternalServerError.description)
+
+
+def install_error_handlers(app: Flask) -> None:
+    app.register_error_handler(domain.DomainError, _domain_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)

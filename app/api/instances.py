@@ -1,0 +1,66 @@
+"""Process instances: start, read, history, suspend, resume, cancel."""
+
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+
+from app.services import instances as service
+
+from . import schemas
+from .auth import actor, context
+
+blp = Blueprint("instances", __name__, description="Run and steer process instances")
+
+
+@blp.route("/instances", methods=["POST"])
+@blp.arguments(schemas.StartInstance)
+@blp.response(201, schemas.InstanceDetail)
+def start(body):
+    """Start an instance of the latest version of a process."""
+    return service.start(context(), actor(), body["process_key"], body["business_key"],
+                         body["variables"])
+
+
+@blp.route("/instances", methods=["GET"])
+@blp.arguments(schemas.InstanceQuery, location="query")
+@blp.response(200, schemas.InstanceList)
+def search(query):
+    """Instances, newest first."""
+    actor()
+    return service.search(context(), **query)
+
+
+@blp.route("/instances/<int:instance_id>", methods=["GET"])
+@blp.response(200, schemas.InstanceDetail)
+def get(instance_id):
+    """An instance with its variables, open user tasks and open incidents."""
+    return service.get(context(), actor(), instance_id)
+
+
+@blp.route("/instances/<int:instance_id>/history", methods=["GET"])
+@blp.response(200, schemas.History)
+def history(instance_id):
+    """Every state change of the instance, oldest first, with its actor."""
+    actor()
+    return service.history(context(), instance_id)
+
+
+@blp.route("/instances/<int:instance_id>/suspend", methods=["POST"])
+@blp.response(200, schemas.InstanceSummary)
+def suspend(instance_id):
+    """Stop timers and completions until resumed (operators)."""
+    return service.suspend(context(), actor(), instance_id)
+
+
+@blp.route("/instances/<int:instance_id>/resume", methods=["POST"])
+@blp.response(200, schemas.InstanceSummary)
+def resume(instance_id):
+    """Resume a suspended instance (operators)."""
+    return service.resume(context(), actor(), instance_id)
+
+
+@blp.route("/instances/<int:instance_id>/cancel", methods=["POST"])
+@blp.response(200, schemas.InstanceSummary)
+def cancel(instance_id):
+    """Cancel an instance for good (operators)."""
+    return service.cancel(context(), actor(), instance_id)

@@ -1,0 +1,56 @@
+"""The wiring every use case receives: settings, sessions, the engine and the job dispatcher."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import Settings
+from app.engine import Engine
+from app.persistence.db import make_engine, make_session_factory, session_scope
+
+
+class Dispatcher(Protocol):
+    """Carries job ids to whatever runs them. Losing a dispatch loses nothing: the ticker
+    re-dispatches pending jobs whose lease ran out."""
+
+    def dispatch(self, job_ids: list[int]) -> None: ...
+
+
+class NoDispatch:
+    """For processes that never enqueue (the ticker enqueues through its own dispatcher)."""
+
+    def dispatch(self, job_ids: list[int]) -> None:
+        return None
+
+
+@dataclass
+class Context:
+    settings: Settings
+    sessions: sessionmaker[Session]
+    engine: Engine
+    dispatcher: Dispatcher
+
+    @contextmanager
+    def unit(self) -> Iterator[Session]:
+        """One transaction; new jobs are dispatched by the caller after it commits."""
+        with session_scope(self.sessions) as session:
+            yield session
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.sessions.kw["bind"].dialect.name == "postgresql"
+
+
+def build_context(settings: Settings, dispatcher: Dispatcher | None = None) -> Context:
+    db = make_engine(settings.database_url)
+    return Context(
+        settings=settings,
+        sessions=make_session_factory(db),
+        engine=Engine(script_timeout=settings.script_timeout_seconds),
+        dispatcher=dispatcher or NoDispatch(),
+    )

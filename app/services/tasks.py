@@ -1,0 +1,167 @@
+"""The inbox: listing, claiming, assigning and completing user tasks."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from app.domain.access import Actor, can_operate, can_see_task, can_work_task, require, \
+    sees_all_tasks
+from app.domain.errors import Conflict, Forbidden, NotFound
+from app.domain.states import InstanceStatus, TaskStatus
+from app.persistence import repo
+from app.persistence.models import (
+    ProcessDefinition,
+    ProcessInstance,
+    Task,
+    TaskGroup,
+    User,
+    utcnow,
+)
+
+from . import forms, progress
+from .instances import process_spec
+from .views import instance_summary, task_item
+
+SORTS = {
+    "priority": (Task.priority.asc(), Task.created_at.asc(), Task.id.asc()),
+    "due_at": (Task.due_at.asc().nulls_last(), Task.priority.asc(), Task.id.asc()),
+    "created_at": (Task.created_at.asc(), Task.id.asc()),
+}
+
+
+def search(ctx, actor: Actor, *, mine=False, candidate_group=None, process_key=None,
+           instance_id=None, status="open", sort="priority", page=1, per_page=50) -> dict:
+    query = _visible(select(Task), actor, status, mine)
+    for column, value in ((Task.process_key, process_key), (Task.instance_id, instance_id)):
+        if value is not None:
+            query = query.where(column == value)
+    if candidate_group:
+        query = query.where(Task.id.in_(
+            select(TaskGroup.task_id).where(TaskGroup.group_name == candidate_group)))
+    with ctx.unit() as session:
+        total = session.scalar(select(func.count()).select_from(query.subquery()))
+        rows = session.scalars(query.order_by(*SORTS[sort])
+                               .offset((page - 1) * per_page).limit(per_page)).all()
+        return {"items": _items(session, rows), "total": total}
+
+
+def _visible(query, actor: Actor, status: str, mine: bool):
+    query = query.where(Task.status == status)
+    if mine:
+        return query.where(or_(Task.assignee == actor.username, Task.completed_by == actor.username))
+    if sees_all_tasks(actor):
+        return query
+    theirs = [Task.assignee == actor.username, Task.completed_by == actor.username]
+    if actor.groups and status == TaskStatus.OPEN:
+        theirs.append(Task.id.in_(
+            select(TaskGroup.task_id).where(TaskGroup.group_name.in_(sorted(actor.groups)))))
+    return query.where(or_(*theirs))
+
+
+def _items(session: Session, rows: list[Task]) -> list[dict]:
+    forms_by_instance = _forms(session, {t.instance_id for t in rows})
+    return [task_item(t, forms_by_instance.get(t.instance_id)) for t in rows]
+
+
+def _forms(session: Session, instance_ids: set[int]) -> dict[int, dict]:
+    if not instance_ids:
+        return {}
+    rows = session.execute(
+        select(ProcessInstance.id, ProcessDefinition.forms)
+        .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
+        .where(ProcessInstance.id.in_(instance_ids)))
+    return dict(rows.all())
+
+
+def get(ctx, actor: Actor, task_id: int) -> dict:
+    with ctx.unit() as session:
+        task = _visible_task(session, actor, task_id)
+        return _items(session, [task])[0]
+
+
+def _visible_task(session: Session, actor: Actor, task_id: int) -> Task:
+    task = session.get(Task, task_id)
+    if task is None:
+        raise NotFound(f"task {task_id} not found")
+    theirs = can_see_task(actor, task.assignee, task.candidate_groups) or \
+        task.completed_by == actor.username
+    if not theirs:
+        raise Forbidden(f"task {task_id} is not yours or your groups'")
+    return task
+
+
+def claim(ctx, actor: Actor, task_id: int) -> dict:
+    with ctx.unit() as session:
+        task = _open_task(session, actor, task_id)
+        if task.assignee not in (None, actor.username):
+            raise Conflict(f"task {task_id} is already claimed by {task.assignee}")
+        require(can_work_task(actor, None, task.candidate_groups), "claim this task")
+        _set_assignee(session, task, None, actor.username, actor, "task_claimed")
+        return _items(session, [task])[0]
+
+
+def unclaim(ctx, actor: Actor, task_id: int) -> dict:
+    with ctx.unit() as session:
+        task = _open_task(session, actor, task_id)
+        require(task.assignee == actor.username or can_operate(actor), "unclaim this task")
+        _set_assignee(session, task, task.assignee, None, actor, "task_unclaimed")
+        return _items(session, [task])[0]
+
+
+def assign(ctx, actor: Actor, task_id: int, username: str) -> dict:
+    require(can_operate(actor), "assign tasks")
+    with ctx.unit() as session:
+        task = _open_task(session, actor, task_id)
+        if session.scalar(select(User.id).where(User.username == username)) is None:
+            raise NotFound(f"user {username} not found")
+        _set_assignee(session, task, task.assignee, username, actor, "task_assigned")
+        return _items(session, [task])[0]
+
+
+def _open_task(session: Session, actor: Actor, task_id: int) -> Task:
+    task = _visible_task(session, actor, task_id)
+    if task.status != TaskStatus.OPEN:
+        raise Conflict(f"task {task_id} is {task.status}")
+    return task
+
+
+def _set_assignee(session, task: Task, expected, assignee, actor: Actor, kind: str) -> None:
+    result = session.execute(
+        update(Task).where(Task.id == task.id, Task.status == TaskStatus.OPEN,
+                           Task.assignee.is_(None) if expected is None else Task.assignee == expected)
+        .values(assignee=assignee).execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        raise Conflict(f"task {task.id} changed meanwhile; reload it")
+    task.assignee = assignee
+    repo.add_event(session, task.instance_id, actor.username, kind, task_id=task.id,
+                   name=task.name, assignee=assignee)
+
+
+def complete(ctx, actor: Actor, task_id: int, data) -> dict:
+    with ctx.unit() as session:
+        task = _visible_task(session, actor, task_id)
+        instance = repo.lock_instance(session, task.instance_id)
+        session.refresh(task)
+        jobs, summary = _complete_locked(ctx, session, actor, instance, task, data)
+    ctx.dispatcher.dispatch(jobs)
+    return {"instance": summary}
+
+
+def _complete_locked(ctx, session, actor, instance, task, data):
+    if task.status != TaskStatus.OPEN:
+        raise Conflict(f"task {task.id} is no longer open ({task.status})")
+    require(can_work_task(actor, task.assignee, task.candidate_groups), "complete this task")
+    if instance.status != InstanceStatus.ACTIVE:
+        raise Conflict(f"instance {instance.id} is {instance.status}")
+    definition = repo.definition_of(session, instance)
+    forms.validate((definition.forms or {}).get(task.form_key), data)
+    snap = ctx.engine.complete_user_task(process_spec(ctx, definition), instance.state,
+                                         task.spiff_task_id, data)
+    task.status, task.completed_at = TaskStatus.COMPLETED, utcnow()
+    task.completed_by, task.data = actor.username, data
+    repo.drop_task_groups(session, [task.id])
+    repo.add_event(session, instance.id, actor.username, "task_completed", task_id=task.id,
+                   name=task.name)
+    jobs = progress.apply(ctx, session, instance, snap, actor.username)
+    return jobs, instance_summary(instance, definition.version)

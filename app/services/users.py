@@ -1,0 +1,92 @@
+"""Users, their roles and groups, and API tokens (stored hashed)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from app.domain.access import Actor
+from app.domain.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
+from app.domain.states import Role
+from app.persistence.models import ApiToken, User
+
+_hasher = PasswordHasher()
+TOKEN_PREFIX = "ccf_"
+
+
+def create_user(ctx, username: str, password: str, role: str, groups: list[str]) -> dict:
+    _check_user(username, password, role)
+    user = User(username=username, password_hash=_hasher.hash(password), role=role,
+                groups=sorted({g.strip() for g in groups if g.strip()}))
+    try:
+        with ctx.unit() as session:
+            session.add(user)
+            session.flush()
+            return user_item(user)
+    except IntegrityError:
+        raise Conflict(f"user {username} already exists") from None
+
+
+def _check_user(username: str, password: str, role: str) -> None:
+    errors = []
+    if not username or len(username) > 150 or not username.replace(".", "").replace("-", "") \
+            .replace("_", "").replace("@", "").isalnum():
+        errors.append({"field": "username", "message": "1-150 letters, digits, . - _ @"})
+    if len(password) < 8:
+        errors.append({"field": "password", "message": "at least 8 characters"})
+    if role not in {r.value for r in Role}:
+        errors.append({"field": "role", "message": f"one of {', '.join(r.value for r in Role)}"})
+    if errors:
+        raise ValidationFailed("invalid user", errors)
+
+
+def user_item(user: User) -> dict:
+    return {"id": user.id, "username": user.username, "role": user.role, "groups": user.groups}
+
+
+def create_token(ctx, username: str) -> str:
+    """A new API token for `username`; only its hash is stored, so it is shown once."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    with ctx.unit() as session:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise NotFound(f"user {username} not found")
+        session.add(ApiToken(user_id=user.id, token_hash=_digest(token)))
+    return token
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def actor_for_token(ctx, token: str) -> Actor:
+    with ctx.unit() as session:
+        user = session.scalar(select(User).join(ApiToken, ApiToken.user_id == User.id)
+                              .where(ApiToken.token_hash == _digest(token)))
+    if user is None or not user.active:
+        raise Unauthenticated("invalid or revoked API token")
+    return _actor(user)
+
+
+def actor_for_password(ctx, username: str, password: str) -> Actor:
+    with ctx.unit() as session:
+        user = session.scalar(select(User).where(User.username == username))
+    if user is None or not user.active or not _verify(user.password_hash, password):
+        raise Unauthenticated("wrong username or password")
+    return _actor(user)
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _actor(user: User) -> Actor:
+    return Actor(user.username, Role(user.role), frozenset(user.groups or ()))

@@ -1,0 +1,133 @@
+"""Shared fixtures: real PostgreSQL and SQLite databases, real .bpmn files, API clients."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from app import create_app
+from app.config import Settings
+from app.persistence.db import make_engine
+from app.persistence.models import Base
+from app.services import jobs, users
+from app.services.context import build_context
+
+DATA = Path(__file__).parent / "data"
+PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    yield from _pg_schema()
+
+
+def _pg_schema():
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture
+def settings(database_url, tmp_path):
+    return Settings(database_url=database_url, instance_dir=tmp_path / "instance",
+                    forms_dir=DATA / "forms", bpmn_dir=DATA / "bpmn",
+                    job_backoff_seconds=0.0)
+
+
+@dataclass
+class Recorder:
+    """Collects dispatched job ids; `drain` runs them as a worker would, until none are left."""
+
+    ids: list[int] = field(default_factory=list)
+    ctx: object = None
+
+    def dispatch(self, job_ids):
+        self.ids.extend(job_ids)
+
+    def drain(self) -> list[str]:
+        outcomes = []
+        while self.ids:
+            outcomes.append(jobs.run(self.ctx, self.ids.pop(0)))
+        return outcomes
+
+
+@pytest.fixture
+def dispatcher():
+    return Recorder()
+
+
+@pytest.fixture
+def ctx(settings, dispatcher):
+    Base.metadata.create_all(make_engine(settings.database_url))
+    context = build_context(settings, dispatcher)
+    dispatcher.ctx = context
+    yield context
+    context.sessions.kw["bind"].dispose()
+
+
+USERS = {
+    "ana": ("agent", ["sales"]),
+    "bruno": ("agent", ["managers"]),
+    "carla": ("agent", ["sales", "managers"]),
+    "olga": ("operator", []),
+    "diego": ("designer", []),
+    "root": ("admin", []),
+}
+
+
+class ApiClient:
+    """A Flask test client that sends one user's bearer token."""
+
+    def __init__(self, client, token):
+        self.client, self.headers = client, {"Authorization": f"Bearer {token}"}
+
+    def __getattr__(self, method):
+        def call(url, **kwargs):
+            headers = {**self.headers, **kwargs.pop("headers", {})}
+            return getattr(self.client, method)(url, headers=headers, **kwargs)
+        return call
+
+
+@pytest.fixture
+def app(ctx):
+    return create_app(context=ctx)
+
+
+@pytest.fixture
+def as_user(app, ctx):
+    client = app.test_client()
+    tokens = {}
+    for name, (role, groups) in USERS.items():
+        users.create_user(ctx, name, "password123", role, groups)
+        tokens[name] = users.create_token(ctx, name)
+    return {name: ApiClient(client, token) for name, token in tokens.items()}
+
+
+def deploy_files(as_user, *paths: Path):
+    files = [(open(p, "rb"), p.name) for p in paths]
+    response = as_user["diego"].post("/api/definitions", data={"files": files},
+                                     content_type="multipart/form-data")
+    return response
+
+
+@pytest.fixture
+def approval(as_user):
+    response = deploy_files(as_user, DATA / "bpmn" / "approval.bpmn")
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["definitions"][0]
