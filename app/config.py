@@ -36,6 +36,7 @@ class Settings:
     job_timeout_seconds: int = 300
     ticker_interval_seconds: float = 0.5
     queue_name: str = "clientconnect"
+    password_profile: str = "RFC_9106_LOW_MEMORY"  # an argon2.profiles name; tests use CHEAPEST
 
     @property
     def embedded(self) -> bool:
@@ -67,5 +68,6 @@ class Settings:
             smtp_from=env.get("SMTP_FROM", cls.smtp_from),
             smtp_tls=env.get("SMTP_TLS", "").lower() in ("1", "true", "yes"),
             job_retries=int(env.get("CLIENTCONNECT_JOB_RETRIES", "3")),
+            job_backoff_seconds=float(env.get("CLIENTCONNECT_JOB_BACKOFF", "2.0")),
             script_timeout_seconds=float(env.get("CLIENTCONNECT_SCRIPT_TIMEOUT", "1.0")),
         )

@@ -47,7 +47,7 @@ def _pg_schema():
 def settings(database_url, tmp_path):
     return Settings(database_url=database_url, instance_dir=tmp_path / "instance",
                     forms_dir=DATA / "forms", bpmn_dir=DATA / "bpmn",
-                    job_backoff_seconds=0.0)
+                    job_backoff_seconds=0.0, password_profile="CHEAPEST")
 
 
 @dataclass

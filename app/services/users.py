@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from argon2 import PasswordHasher
+from functools import lru_cache
+
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -15,13 +17,17 @@ from app.domain.errors import Conflict, NotFound, Unauthenticated, ValidationFai
 from app.domain.states import Role
 from app.persistence.models import ApiToken, User
 
-_hasher = PasswordHasher()
+
+
+@lru_cache(maxsize=4)
+def _hasher(profile: str) -> PasswordHasher:
+    return PasswordHasher.from_parameters(getattr(profiles, profile))
 TOKEN_PREFIX = "ccf_"
 
 
 def create_user(ctx, username: str, password: str, role: str, groups: list[str]) -> dict:
     _check_user(username, password, role)
-    user = User(username=username, password_hash=_hasher.hash(password), role=role,
+    user = User(username=username, password_hash=_hasher(ctx.settings.password_profile).hash(password), role=role,
                 groups=sorted({g.strip() for g in groups if g.strip()}))
     try:
         with ctx.unit() as session:
@@ -76,14 +82,15 @@ def actor_for_token(ctx, token: str) -> Actor:
 def actor_for_password(ctx, username: str, password: str) -> Actor:
     with ctx.unit() as session:
         user = session.scalar(select(User).where(User.username == username))
-    if user is None or not user.active or not _verify(user.password_hash, password):
+    hasher = _hasher(ctx.settings.password_profile)
+    if user is None or not user.active or not _verify(hasher, user.password_hash, password):
         raise Unauthenticated("wrong username or password")
     return _actor(user)
 
 
-def _verify(password_hash: str, password: str) -> bool:
+def _verify(hasher: PasswordHasher, password_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash, password)
+        return hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 

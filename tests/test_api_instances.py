@@ -1,0 +1,103 @@
+"""Instance lifecycle rules: suspend, resume, cancel, bad input, concurrency."""
+
+from __future__ import annotations
+
+import threading
+
+from sqlalchemy import func, select
+
+from app.persistence.models import Event, ProcessInstance, Task
+
+
+def _start(client, **body):
+    response = client.post("/api/instances", json={"process_key": "approval", **body})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def test_suspended_instance_accepts_no_completion_until_resumed(as_user, approval):
+    ana, olga = as_user["ana"], as_user["olga"]
+    instance = _start(ana)
+    task = instance["tasks"][0]
+    assert olga.post(f"/api/instances/{instance['id']}/suspend").get_json()["status"] == "suspended"
+    assert olga.post(f"/api/instances/{instance['id']}/suspend").status_code == 409
+    blocked = ana.post(f"/api/tasks/{task['id']}/complete", json={"data": {"amount": 1}})
+    assert blocked.status_code == 409
+    assert olga.post(f"/api/instances/{instance['id']}/resume").get_json()["status"] == "active"
+    done = ana.post(f"/api/tasks/{task['id']}/complete", json={"data": {"amount": 1}})
+    assert done.status_code == 200
+
+
+def test_cancel_closes_tasks_and_is_final(as_user, approval):
+    ana, olga = as_user["ana"], as_user["olga"]
+    instance = _start(ana)
+    cancelled = olga.post(f"/api/instances/{instance['id']}/cancel").get_json()
+    assert cancelled["status"] == "cancelled" and cancelled["ended_at"]
+    assert ana.get("/api/tasks").get_json()["total"] == 0
+    assert olga.post(f"/api/instances/{instance['id']}/cancel").status_code == 409
+    assert olga.post(f"/api/instances/{instance['id']}/resume").status_code == 409
+
+
+def test_list_and_filter_instances(as_user, approval):
+    ana = as_user["ana"]
+    first = _start(ana, business_key="K-1")
+    _start(ana, business_key="K-2")
+    listed = ana.get("/api/instances?process_key=approval&per_page=1&page=2").get_json()
+    assert listed["total"] == 2 and listed["items"][0]["id"] == first["id"]
+    by_key = ana.get("/api/instances?business_key=K-1").get_json()
+    assert [i["id"] for i in by_key["items"]] == [first["id"]]
+    assert ana.get("/api/instances?status=completed").get_json()["total"] == 0
+    assert ana.get("/api/instances?status=bogus").status_code == 422
+
+
+def test_bad_input_is_a_clear_4xx_and_writes_nothing(as_user, approval, ctx):
+    ana = as_user["ana"]
+    unknown = ana.post("/api/instances", json={"process_key": "nope"})
+    assert unknown.status_code == 422
+    assert unknown.get_json()["errors"] == [{"field": "process_key",
+                                             "message": "unknown process key"}]
+    missing = ana.post("/api/instances", json={"business_key": "x"})
+    assert missing.status_code == 422
+    assert missing.get_json()["errors"][0]["field"] == "process_key"
+    bad_var = ana.post("/api/instances", json={"process_key": "approval",
+                                               "variables": {"__class__": 1}})
+    assert bad_var.status_code == 422
+    assert bad_var.get_json()["errors"][0]["field"] == "variables.__class__"
+    not_json = ana.post("/api/instances", data="{", content_type="application/json")
+    assert not_json.status_code in (400, 422)
+    assert ana.get("/api/instances/999999").status_code == 404
+    with ctx.unit() as session:
+        assert session.scalar(select(func.count()).select_from(ProcessInstance)) == 0
+        assert session.scalar(select(func.count()).select_from(Event)) == 0
+
+
+def test_concurrent_completion_gives_one_200_and_one_409(as_user, approval, ctx, app):
+    instance = _start(as_user["carla"])
+    task = instance["tasks"][0]
+    barrier, codes = threading.Barrier(2), []
+
+    def complete():
+        client = app.test_client()
+        barrier.wait()
+        response = client.post(f"/api/tasks/{task['id']}/complete",
+                               json={"data": {"amount": 5}}, headers=as_user["carla"].headers)
+        codes.append(response.status_code)
+
+    threads = [threading.Thread(target=complete) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(codes) == [200, 409]
+    with ctx.unit() as session:
+        names = session.scalars(select(Task.name).where(Task.instance_id == instance["id"])
+                                .order_by(Task.id)).all()
+        assert names == ["enter_amount", "approve"]
+
+
+def test_healthz_and_openapi(app, ctx):
+    client = app.test_client()
+    assert client.get("/healthz").get_json() == {"database": "ok", "redis": "embedded"}
+    spec = client.get("/api/openapi.json").get_json()
+    assert "/api/tasks/{task_id}/complete" in spec["paths"]
+    assert spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"

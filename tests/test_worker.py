@@ -1,0 +1,279 @@
+"""Service calls through the outbox, real Redis/RQ and a real PostgreSQL schema.
+
+The RQ worker runs in this process (SimpleWorker) and builds its own context from the
+environment (workers/tasks.py), so it shares only the database and Redis with the test.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from redis import Redis
+from rq import Queue, SimpleWorker
+from sqlalchemy import create_engine, select, text
+
+from app.config import Settings
+from app.domain.access import SYSTEM
+from app.domain.states import IncidentStatus, JobStatus, TaskStatus
+from app.persistence import migrate
+from app.persistence.models import Event, Incident, Job, Task
+from app.services import deploy, instances
+from app.services.context import build_context
+from workers import tasks
+from workers.queue import RQDispatcher
+from workers.ticker import Ticker
+
+BPMN = Path(__file__).parent / "data" / "bpmn" / "service_call.bpmn"
+PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+REDIS_URL = "redis://127.0.0.1:6379/15"
+
+TIMER_BPMN = b"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+                  id="timer_definitions" targetNamespace="http://clientconnect.example/bpmn">
+  <bpmn:process id="short_wait" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="wait"/>
+    <bpmn:intermediateCatchEvent id="wait">
+      <bpmn:timerEventDefinition id="wait_timer">
+        <bpmn:timeDuration>"PT1S"</bpmn:timeDuration>
+      </bpmn:timerEventDefinition>
+    </bpmn:intermediateCatchEvent>
+    <bpmn:sequenceFlow id="f2" sourceRef="wait" targetRef="after"/>
+    <bpmn:userTask id="after" name="After the wait"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="after" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+# --- a local HTTP endpoint ----------------------------------------------------
+class _Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        self.server.hits.append(self.path)
+        status, body = (200, {"account": "ACME", "tier": "gold"}) if self.path == "/ok" \
+            else (500, {"error": "down"})
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@pytest.fixture
+def endpoint():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.hits = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def url_of(server, path: str) -> str:
+    return f"http://127.0.0.1:{server.server_address[1]}{path}"
+
+
+# --- database, Redis, the worker's environment ----------------------------------
+@pytest.fixture
+def database_url():
+    schema = f"mig_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = f"{PG_URL}?options=-csearch_path%3D{schema}"
+    migrate.upgrade(url)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def redis():
+    connection = Redis.from_url(REDIS_URL)
+    connection.flushdb()
+    yield connection
+    connection.flushdb()
+    connection.close()
+
+
+@pytest.fixture
+def worker_env(database_url, redis, monkeypatch, tmp_path):
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("REDIS_URL", REDIS_URL)
+    monkeypatch.setenv("CLIENTCONNECT_INSTANCE_DIR", str(tmp_path))
+    monkeypatch.setenv("CLIENTCONNECT_JOB_BACKOFF", "0.05")
+    tasks.reset_context()
+    yield
+    tasks.reset_context()
+
+
+@pytest.fixture
+def make_ctx(worker_env):
+    built = []
+
+    def make(**overrides):
+        settings = Settings.from_env().with_overrides(**overrides)
+        ctx = build_context(settings, RQDispatcher(settings.redis_url, settings.queue_name))
+        built.append(ctx)
+        deploy.deploy(ctx, SYSTEM, {"service_call.bpmn": BPMN.read_bytes()})
+        return ctx
+
+    yield make
+    for ctx in built:
+        ctx.sessions.kw["bind"].dispose()
+
+
+@pytest.fixture
+def ctx(make_ctx):
+    return make_ctx(job_retries=2, job_backoff_seconds=0.05)
+
+
+def work(ctx, redis) -> Queue:
+    """Run every queued job in this process, then check RQ saw no crash."""
+    queue = Queue(ctx.settings.queue_name, connection=redis)
+    SimpleWorker([queue], connection=redis).work(burst=True)
+    assert queue.failed_job_registry.count == 0
+    return queue
+
+
+def start(ctx, server, path: str) -> int:
+    return instances.start(ctx, SYSTEM, "service_call", variables={"url": url_of(server, path)})["id"]
+
+
+def rows(ctx, model, instance_id: int) -> list:
+    with ctx.unit() as session:
+        return list(session.scalars(select(model).where(model.instance_id == instance_id)))
+
+
+def open_task_names(ctx, instance_id: int) -> list[str]:
+    return [t.name for t in rows(ctx, Task, instance_id) if t.status == TaskStatus.OPEN]
+
+
+# --- tests ----------------------------------------------------------------------
+def test_worker_runs_the_service_call_and_advances_the_instance(ctx, redis, endpoint):
+    instance_id = start(ctx, endpoint, "/ok")
+    [job] = rows(ctx, Job, instance_id)
+    assert job.status == JobStatus.PENDING and open_task_names(ctx, instance_id) == []
+    assert Queue(ctx.settings.queue_name, connection=redis).count == 1
+
+    work(ctx, redis)
+
+    assert endpoint.hits == ["/ok"]
+    assert open_task_names(ctx, instance_id) == ["review"]
+    variables = instances.get(ctx, SYSTEM, instance_id)["variables"]
+    assert variables["response"] == {"status": 200, "json": {"account": "ACME", "tier": "gold"}}
+    assert rows(ctx, Job, instance_id) == []
+    assert "service_task_completed" in [e.kind for e in rows(ctx, Event, instance_id)]
+
+
+def test_failing_endpoint_ends_in_an_incident_after_the_retries(ctx, redis, endpoint):
+    instance_id = start(ctx, endpoint, "/fail")
+    ticker = Ticker(ctx, ctx.dispatcher, interval=0.05)
+
+    work(ctx, redis)
+    for _ in range(40):
+        [job] = rows(ctx, Job, instance_id)
+        if job.status == JobStatus.FAILED:
+            break
+        time.sleep(0.06)
+        ticker.tick()
+        work(ctx, redis)
+
+    [job] = rows(ctx, Job, instance_id)
+    assert job.status == JobStatus.FAILED
+    assert job.attempts == job.max_attempts == 3
+    assert "HTTP 500" in job.last_error
+    assert len(endpoint.hits) == 3
+    [incident] = rows(ctx, Incident, instance_id)
+    assert incident.status == IncidentStatus.OPEN and incident.job_id == job.id
+    assert incident.element_id == "fetch"
+    assert open_task_names(ctx, instance_id) == []
+
+
+def test_running_the_same_job_twice_is_harmless(ctx, redis, endpoint):
+    instance_id = start(ctx, endpoint, "/ok")
+    [job] = rows(ctx, Job, instance_id)
+    ctx.dispatcher.dispatch([job.id])  # the same job id queued a second time
+
+    work(ctx, redis)
+
+    assert endpoint.hits == ["/ok"]
+    assert open_task_names(ctx, instance_id) == ["review"]
+    assert tasks.run_job(job.id) == "skipped"
+    assert endpoint.hits == ["/ok"]
+    assert open_task_names(ctx, instance_id) == ["review"]
+
+
+def test_losing_redis_loses_nothing(make_ctx, redis, endpoint):
+    ctx = make_ctx(job_timeout_seconds=1)
+    ticker = Ticker(ctx, ctx.dispatcher, interval=0.05)
+    instance_id = start(ctx, endpoint, "/ok")
+    redis.flushdb()  # the dispatch is gone; the job row is committed
+
+    work(ctx, redis)
+    assert endpoint.hits == [] and open_task_names(ctx, instance_id) == []
+    assert ticker.tick() == {"timers": 0, "dispatched": 0}  # its lease still runs
+
+    time.sleep(1.2)
+    assert ticker.tick() == {"timers": 0, "dispatched": 1}
+    assert ticker.tick() == {"timers": 0, "dispatched": 0}  # re-leased: not sent twice
+    work(ctx, redis)
+
+    assert endpoint.hits == ["/ok"]
+    assert open_task_names(ctx, instance_id) == ["review"]
+
+
+def test_ticker_fires_due_timers(ctx, redis):
+    deploy.deploy(ctx, SYSTEM, {"short_wait.bpmn": TIMER_BPMN})
+    instance_id = instances.start(ctx, SYSTEM, "short_wait")["id"]
+    ticker = Ticker(ctx, ctx.dispatcher, interval=0.05)
+    assert ticker.tick() == {"timers": 0, "dispatched": 0}
+
+    time.sleep(1.1)
+    assert ticker.tick() == {"timers": 1, "dispatched": 0}
+
+    assert open_task_names(ctx, instance_id) == ["after"]
+    assert rows(ctx, Job, instance_id) == []
+
+
+def test_ticker_thread_survives_errors_and_stops(ctx, caplog):
+    ticker = Ticker(ctx, ctx.dispatcher, interval=0.01)
+    calls = []
+
+    def failing_tick():
+        calls.append(1)
+        raise RuntimeError("database away")
+
+    ticker.tick = failing_tick
+    thread = ticker.start_thread()
+    deadline = time.monotonic() + 5
+    while len(calls) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    ticker.stop()
+
+    assert len(calls) >= 3 and not thread.is_alive()
+    assert "ticker pass failed" in caplog.text
+
+
+def test_worker_context_is_built_once_from_the_environment(worker_env, database_url):
+    first = tasks.worker_context()
+
+    assert tasks.worker_context() is first
+    assert first.settings.database_url == database_url
+    assert isinstance(first.dispatcher, RQDispatcher)
