@@ -17,7 +17,10 @@ from app.persistence.models import Base
 from app.services import jobs, users
 from app.services.context import build_context
 
-DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
+FORMS = ROOT / "forms"
+APPROVAL = ROOT / "bpmn" / "approval" / "approval.bpmn"
 PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -46,7 +49,7 @@ def _pg_schema():
 @pytest.fixture
 def settings(database_url, tmp_path):
     return Settings(database_url=database_url, instance_dir=tmp_path / "instance",
-                    forms_dir=DATA / "forms", bpmn_dir=DATA / "bpmn",
+                    forms_dir=FORMS, bpmn_dir=ROOT / "bpmn",
                     job_backoff_seconds=0.0, password_profile="CHEAPEST")
 
 
@@ -128,6 +131,6 @@ def deploy_files(as_user, *paths: Path):
 
 @pytest.fixture
 def approval(as_user):
-    response = deploy_files(as_user, DATA / "bpmn" / "approval.bpmn")
+    response = deploy_files(as_user, APPROVAL)
     assert response.status_code == 201, response.get_json()
     return response.get_json()["definitions"][0]
