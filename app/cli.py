@@ -82,8 +82,10 @@ def _close(ctx: Context) -> None:
 
 
 def _logging() -> None:
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    level = os.environ.get("LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if level != "DEBUG":  # SpiffWorkflow logs every task state change at INFO
+        logging.getLogger("spiff").setLevel(logging.WARNING)
 
 
 def collect_files(paths) -> dict[str, bytes]:

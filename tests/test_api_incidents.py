@@ -131,3 +131,23 @@ def test_sandbox_escape_at_deploy_time_is_a_422_naming_the_element(as_user, scri
     assert error["line"] == source.splitlines().index(
         next(l for l in source.splitlines() if "<bpmn:script>" in l)) + 1
     assert needle in error["message"].lower() or "not allowed" in error["message"].lower()
+
+
+def test_spiffworkflow_retry_overrides_the_retry_count(as_user, ctx, hook):
+    source = (DATA / "bpmn" / "notify.bpmn").read_bytes().replace(
+        b"</spiffworkflow:parameters>",
+        b'</spiffworkflow:parameters><spiffworkflow:retry retries="1" />')
+    from io import BytesIO
+    deployed = as_user["diego"].post("/api/definitions", data={"files": [
+        (BytesIO(source), "notify.bpmn")]}, content_type="multipart/form-data")
+    assert deployed.status_code == 201, deployed.get_json()
+    started = as_user["ana"].post("/api/instances", json={"process_key": "notify", "variables": {
+        "hook_url": hook["url"], "customer": "acme"}}).get_json()
+    from workers.ticker import Ticker
+    ticker = Ticker(ctx, ctx.dispatcher)
+    for _ in range(4):
+        ctx.dispatcher.drain()
+        ticker.tick()
+    assert hook["calls"] == 2
+    detail = as_user["ana"].get(f"/api/instances/{started['id']}").get_json()
+    assert len(detail["incidents"]) == 1

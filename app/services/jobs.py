@@ -20,6 +20,9 @@ from . import progress
 from .instances import process_spec
 
 
+_EVENT = {JobKind.TIMER: "timer_fired", JobKind.SERVICE_CALL: "service_task_completed"}
+
+
 def run(ctx, job_id: int) -> str:
     """Run one job; returns what happened (for logs and tests)."""
     job = _claim(ctx, job_id)
@@ -63,9 +66,8 @@ def _advance(ctx, job: Job, step) -> str:
         except Conflict:
             return "stale"
         session.flush()
-        if job.kind == JobKind.SERVICE_CALL:
-            repo.add_event(session, instance.id, "system", "service_task_completed",
-                           element_id=job.element_id, operation=job.payload["operation"])
+        repo.add_event(session, instance.id, "system", _EVENT[job.kind],
+                       element_id=job.element_id, **job.payload)
         jobs = progress.apply(ctx, session, instance, snap, "system")
     ctx.dispatcher.dispatch(jobs)
     return "done"
