@@ -13,7 +13,7 @@ WORKDIR /app
 
 # Dependencies and the package first, so editing bpmn/ or forms/ does not reinstall them.
 # Built from a scratch folder: /app then holds only data, and imports resolve to site-packages.
-COPY pyproject.toml /tmp/src/
+COPY pyproject.toml README.md /tmp/src/
 COPY app /tmp/src/app
 COPY workers /tmp/src/workers
 RUN pip install /tmp/src \

@@ -20,7 +20,6 @@ from app.services import users as user_service
 from app.services.context import Context, build_context
 
 MODEL_SUFFIXES = (".bpmn", ".dmn")
-FILE_SUFFIXES = (*MODEL_SUFFIXES, ".json")
 DEMO_PASSWORD = "demo1234"
 DEMO_USERS = (
     ("ana", "agent", ("posventa", "sales")),
@@ -94,7 +93,7 @@ def collect_files(paths) -> dict[str, bytes]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = {str(f.relative_to(path).as_posix()): f for f in _models_under(path)}
+            found = {f.relative_to(path).as_posix(): f for f in _models_under(path)}
         else:
             found = {path.name: path}
         for name, file in found.items():
@@ -201,9 +200,12 @@ def db_current() -> None:
 @main.command("worker")
 @click.option("--burst", is_flag=True, help="stop when the queue is empty")
 def worker_command(burst: bool) -> None:
-    """An RQ worker running service calls (needs REDIS_URL)."""
+    """An RQ worker running service calls (needs REDIS_URL).
+
+    It runs jobs in its own process (no fork per job), so the parsed specs stay cached;
+    run several workers for parallelism and isolation."""
     from redis import Redis
-    from rq import Queue, Worker
+    from rq import Queue, SimpleWorker
 
     settings = _settings()
     if not settings.redis_url:
@@ -211,7 +213,7 @@ def worker_command(burst: bool) -> None:
             "REDIS_URL is not set: without Redis, jobs run inside `clientconnect serve`")
     _logging()
     redis = Redis.from_url(settings.redis_url)
-    Worker([Queue(settings.queue_name, connection=redis)], connection=redis).work(burst=burst)
+    SimpleWorker([Queue(settings.queue_name, connection=redis)], connection=redis).work(burst=burst)
 
 
 @main.command("ticker")
@@ -288,7 +290,9 @@ def _bootstrap_embedded(settings: Settings) -> None:
     ctx = build_context(settings)
     try:
         deploy_bundled(ctx, settings.bpmn_dir)
-        ensure_demo_users(ctx)
+        created = ensure_demo_users(ctx)
+        if created:
+            click.echo(f"created demo users: {', '.join(created)}")
     finally:
         _close(ctx)
 

@@ -6,11 +6,10 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
 
-
-def _default_instance_dir() -> Path:
-    return Path(os.environ.get("CLIENTCONNECT_INSTANCE_DIR", ROOT / "instance"))
+def _here(name: str) -> Path:
+    """Folders default to the working directory: run the service from the project folder."""
+    return Path.cwd() / name
 
 
 @dataclass(frozen=True)
@@ -20,9 +19,9 @@ class Settings:
     database_url: str
     redis_url: str | None = None
     secret_key: str = "dev-secret-change-me"
-    instance_dir: Path = field(default_factory=_default_instance_dir)
-    bpmn_dir: Path = ROOT / "bpmn"
-    forms_dir: Path = ROOT / "forms"
+    instance_dir: Path = field(default_factory=lambda: _here("instance"))
+    bpmn_dir: Path = field(default_factory=lambda: _here("bpmn"))
+    forms_dir: Path = field(default_factory=lambda: _here("forms"))
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_user: str | None = None
@@ -53,14 +52,14 @@ class Settings:
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
-        instance_dir = Path(env.get("CLIENTCONNECT_INSTANCE_DIR", ROOT / "instance"))
+        instance_dir = Path(env.get("CLIENTCONNECT_INSTANCE_DIR", _here("instance")))
         return cls(
             database_url=env.get("DATABASE_URL") or f"sqlite:///{instance_dir / 'clientconnect.db'}",
             redis_url=env.get("REDIS_URL") or None,
             secret_key=env.get("SECRET_KEY", cls.secret_key),
             instance_dir=instance_dir,
-            bpmn_dir=Path(env.get("CLIENTCONNECT_BPMN_DIR", ROOT / "bpmn")),
-            forms_dir=Path(env.get("CLIENTCONNECT_FORMS_DIR", ROOT / "forms")),
+            bpmn_dir=Path(env.get("CLIENTCONNECT_BPMN_DIR", _here("bpmn"))),
+            forms_dir=Path(env.get("CLIENTCONNECT_FORMS_DIR", _here("forms"))),
             smtp_host=env.get("SMTP_HOST") or None,
             smtp_port=int(env.get("SMTP_PORT", "25")),
             smtp_user=env.get("SMTP_USER") or None,

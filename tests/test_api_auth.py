@@ -62,7 +62,7 @@ def test_operator_assigns_and_the_assignee_completes(as_user, approval):
 @pytest.mark.parametrize("user,allowed", [
     ("ana", False), ("olga", False), ("diego", True), ("root", True)])
 def test_only_designers_and_admins_deploy(as_user, user, allowed):
-    from conftest import DATA, deploy_files
+    from conftest import DATA
     as_user["diego"]  # users exist
     response = _deploy_as(as_user[user], DATA / "bpmn" / "lead.bpmn")
     assert (response.status_code == 201) is allowed

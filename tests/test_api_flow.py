@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from app.services.instances import process_spec
-from app.persistence.models import ProcessDefinition, ProcessInstance
 from app.engine.serializer import dump_state, load_state
+from app.persistence.models import ProcessDefinition, ProcessInstance
+from app.services.instances import process_spec
 
 
 def _round_trip(ctx, instance_id):

@@ -10,12 +10,15 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, select, text
 
-from app.cli import format_issue, main
+from app.cli import deploy_bundled, ensure_demo_users, format_issue, main
+from app.config import Settings
 from app.persistence.db import make_engine
 from app.persistence.models import ApiToken, User
+from app.services.context import build_context
 
-DATA = Path(__file__).parent / "data"
-APPROVAL = DATA / "bpmn" / "approval.bpmn"
+ROOT = Path(__file__).resolve().parent.parent
+FORMS = ROOT / "forms"
+APPROVAL = ROOT / "bpmn" / "approval" / "approval.bpmn"
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -64,7 +67,7 @@ def database_url(request, tmp_path, monkeypatch):
         url = request.getfixturevalue("pg_schema_url")
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("CLIENTCONNECT_INSTANCE_DIR", str(tmp_path / "instance"))
-    monkeypatch.setenv("CLIENTCONNECT_FORMS_DIR", str(DATA / "forms"))
+    monkeypatch.setenv("CLIENTCONNECT_FORMS_DIR", str(FORMS))
     monkeypatch.delenv("REDIS_URL", raising=False)
     return url
 
@@ -218,6 +221,43 @@ def test_ticker_once_embedded(migrated):
 
     assert result.exit_code == 0, result.output
     assert "timers fired: 0, dispatched: 0" in result.stdout
+
+
+@pytest.fixture
+def service_ctx(migrated):
+    ctx = build_context(Settings.from_env().with_overrides(password_profile="CHEAPEST"))
+    yield ctx
+    ctx.sessions.kw["bind"].dispose()
+
+
+def test_serve_bootstrap_deploys_each_process_folder(service_ctx, tmp_path, capsys):
+    bpmn_dir = tmp_path / "bpmn"
+    (bpmn_dir / "approval").mkdir(parents=True)
+    (bpmn_dir / "approval" / "approval.bpmn").write_bytes(APPROVAL.read_bytes())
+    (bpmn_dir / "broken").mkdir()
+    (bpmn_dir / "broken" / "broken.bpmn").write_text(BROKEN)
+
+    first = deploy_bundled(service_ctx, bpmn_dir)
+    second = deploy_bundled(service_ctx, bpmn_dir)
+
+    assert [(d["process_key"], d["created"]) for d in first] == [("approval", True)]
+    assert [(d["process_key"], d["created"]) for d in second] == [("approval", False)]
+    err = capsys.readouterr().err
+    assert "warning: broken not deployed: the process model is not valid" in err
+    assert "broken/broken.bpmn:10: upload: Unknown connector" in err
+
+
+def test_serve_bootstrap_creates_demo_users_once(service_ctx, migrated):
+    assert ensure_demo_users(service_ctx) == ["ana", "bruno", "olga", "diego", "admin"]
+    assert ensure_demo_users(service_ctx) == []
+
+    users = {u[0]: (u[1], u[2]) for u in _rows(migrated, select(User.username, User.role,
+                                                                User.groups))}
+    assert users["ana"] == ("agent", ["posventa", "sales"])
+    assert users["bruno"] == ("agent", ["managers"])
+    assert {name: role for name, (role, _) in users.items()} == {
+        "ana": "agent", "bruno": "agent", "olga": "operator", "diego": "designer",
+        "admin": "admin"}
 
 
 def test_format_issue():

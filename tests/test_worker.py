@@ -22,7 +22,7 @@ from app.config import Settings
 from app.domain.access import SYSTEM
 from app.domain.states import IncidentStatus, JobStatus, TaskStatus
 from app.persistence import migrate
-from app.persistence.models import Event, Incident, Job, Task
+from app.persistence.models import Event, Incident, Job, Task, utcnow
 from app.services import deploy, instances
 from app.services.context import build_context
 from workers import tasks
@@ -153,7 +153,8 @@ def work(ctx, redis) -> Queue:
 
 
 def start(ctx, server, path: str) -> int:
-    return instances.start(ctx, SYSTEM, "service_call", variables={"url": url_of(server, path)})["id"]
+    variables = {"url": url_of(server, path)}
+    return instances.start(ctx, SYSTEM, "service_call", variables=variables)["id"]
 
 
 def rows(ctx, model, instance_id: int) -> list:
@@ -221,16 +222,17 @@ def test_running_the_same_job_twice_is_harmless(ctx, redis, endpoint):
 
 
 def test_losing_redis_loses_nothing(make_ctx, redis, endpoint):
-    ctx = make_ctx(job_timeout_seconds=1)
+    ctx = make_ctx(job_timeout_seconds=3)
     ticker = Ticker(ctx, ctx.dispatcher, interval=0.05)
     instance_id = start(ctx, endpoint, "/ok")
     redis.flushdb()  # the dispatch is gone; the job row is committed
+    [job] = rows(ctx, Job, instance_id)
 
+    assert ticker.tick() == {"timers": 0, "dispatched": 0}  # its lease still runs
     work(ctx, redis)
     assert endpoint.hits == [] and open_task_names(ctx, instance_id) == []
-    assert ticker.tick() == {"timers": 0, "dispatched": 0}  # its lease still runs
 
-    time.sleep(1.2)
+    time.sleep(max(0.0, (job.locked_until - utcnow()).total_seconds()) + 0.2)
     assert ticker.tick() == {"timers": 0, "dispatched": 1}
     assert ticker.tick() == {"timers": 0, "dispatched": 0}  # re-leased: not sent twice
     work(ctx, redis)

@@ -89,9 +89,7 @@ def _check_mul(a, b) -> None:
     if isinstance(a, int) and isinstance(b, int):
         if a.bit_length() + b.bit_length() > MAX_INT_BITS:
             raise _deny("integer result too large")
-    elif isinstance(a, _SEQUENCES) and isinstance(b, int) and len(a) * b > MAX_ITEMS:
-        raise _deny(f"value too large (more than {MAX_ITEMS} items)")
-    elif isinstance(b, _SEQUENCES) and isinstance(a, int) and len(b) * a > MAX_ITEMS:
+    elif isinstance(a, _SEQUENCES) and isinstance(b, int) and len(a) * b > MAX_ITEMS or isinstance(b, _SEQUENCES) and isinstance(a, int) and len(b) * a > MAX_ITEMS:
         raise _deny(f"value too large (more than {MAX_ITEMS} items)")
 
 
@@ -259,7 +257,7 @@ _RESERVED = {
     "_apply_": lambda f, *a, **kw: f(*a, **kw), "_print_": lambda *a: _PRINT, "_print": _PRINT,
     "_add_": _binop("+", operator.add), "_mul_": _binop("*", operator.mul),
     "_pow_": _binop("**", operator.pow), "_lshift_": _binop("<<", operator.lshift), "_augitem_": _augitem, "_reraise_": _reraise,
-    "_format_value_": _format_value,
+    "_format_value_": _format_value, "_loop_": None,
 }
 
 
@@ -307,6 +305,14 @@ class _Policy(RestrictingNodeTransformer):
         copy_locations(stmt, node)
         return stmt
 
+    def visit_While(self, node):
+        """Start each iteration with a real instruction: `while 1: pass` has no line events."""
+        node = self.node_contents_visit(node)
+        marker = ast.Expr(ast.Name("_loop_", ast.Load()))
+        copy_locations(marker, node.body[0])
+        node.body.insert(0, marker)
+        return node
+
     def visit_Try(self, node):
         node = self.node_contents_visit(node)
         for body in [h.body for h in node.handlers] + [node.finalbody]:
@@ -321,7 +327,9 @@ class _Policy(RestrictingNodeTransformer):
         if node.format_spec is None:
             return node
         args = [node.value, node.format_spec, ast.Constant(node.conversion)]
-        return ast.FormattedValue(self._call("_format_value_", args, node), -1, None)
+        value = ast.FormattedValue(self._call("_format_value_", args, node), -1, None)
+        copy_locations(value, node)
+        return value
 
 
 @lru_cache(maxsize=4096)

@@ -19,7 +19,6 @@ from workers.connectors import ConnectorError, run_connector
 from . import progress
 from .instances import process_spec
 
-
 _EVENT = {JobKind.TIMER: "timer_fired", JobKind.SERVICE_CALL: "service_task_completed"}
 
 

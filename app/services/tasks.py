@@ -5,8 +5,14 @@ from __future__ import annotations
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from app.domain.access import Actor, can_operate, can_see_task, can_work_task, require, \
-    sees_all_tasks
+from app.domain.access import (
+    Actor,
+    can_operate,
+    can_see_task,
+    can_work_task,
+    require,
+    sees_all_tasks,
+)
 from app.domain.errors import Conflict, Forbidden, NotFound
 from app.domain.states import InstanceStatus, TaskStatus
 from app.persistence import repo

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-
 from functools import lru_cache
 
 from argon2 import PasswordHasher, profiles
@@ -16,7 +15,6 @@ from app.domain.access import Actor
 from app.domain.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
 from app.domain.states import Role
 from app.persistence.models import ApiToken, User
-
 
 
 @lru_cache(maxsize=4)

@@ -1,6 +1,7 @@
-"""Initial schema: users, tokens, definitions, instances, tasks, jobs, incidents, events,
-message subscriptions and receipts.
+"""Initial schema.
 
+Users, tokens, definitions, instances, tasks, jobs, incidents, events, message subscriptions
+and receipts.
 Generated with alembic autogenerate against app.persistence.models, then reviewed. The
 models' custom types are written as plain SQLAlchemy types so that this script never changes
 when the models do: UTCDateTime is a zone-aware DateTime, Id is BIGINT (INTEGER on SQLite,
