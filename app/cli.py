@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -15,11 +16,14 @@ from app.config import Settings
 from app.domain.access import SYSTEM
 from app.domain.errors import DomainError
 from app.persistence import migrate
+from app.services import customers as customer_service
 from app.services import deploy as deploy_service
+from app.services import reference as reference_service
 from app.services import users as user_service
 from app.services.context import Context, build_context
 
 MODEL_SUFFIXES = (".bpmn", ".dmn")
+REFERENCE_FILE = Path("support_case") / "reference.json"  # under the bpmn folder
 DEMO_PASSWORD = "demo1234"
 DEMO_USERS = (
     ("ana", "agent", ("posventa", "sales")),
@@ -196,6 +200,64 @@ def db_current() -> None:
     click.echo(migrate.current(_settings().database_url) or "empty")
 
 
+# --- customers / reference data -------------------------------------------------
+@main.group("customers")
+def customers_group() -> None:
+    """Customers of the support flow."""
+
+
+@customers_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def customers_import(file: str) -> None:
+    """Create or update customers from a CSV file (header: id,name,segment,value_rank,
+    sensitivity,n1_agent,account_manager,email). Bad rows are listed and skipped; exit 1."""
+    ctx = _migrated_context(_settings())
+    try:
+        with open(file, "rb") as stream:
+            result = customer_service.import_csv(ctx, SYSTEM, stream)
+    finally:
+        _close(ctx)
+    click.echo(f"created: {result['created']}, updated: {result['updated']}")
+    for entry in result["errors"]:
+        click.echo(f"line {entry['line']}: {entry['field']}: {entry['message']}", err=True)
+    if result["errors"]:
+        raise click.exceptions.Exit(1)
+
+
+@main.group("reference")
+def reference_group() -> None:
+    """Products and typologies."""
+
+
+@reference_group.command("load")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def reference_load(file: str) -> None:
+    """Create or update the products and typologies of a reference JSON file."""
+    data = _read_json(Path(file))
+    ctx = _migrated_context(_settings())
+    try:
+        counts = reference_service.load_reference(ctx, SYSTEM, data)
+    finally:
+        _close(ctx)
+    click.echo(", ".join(f"{key.replace('_', ' ')}: {value}" for key, value in counts.items()))
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise click.ClickException(f"{path.name} is not valid JSON: {exc}") from None
+
+
+def ensure_reference(ctx: Context, bpmn_dir: Path) -> bool:
+    """Load the bundled reference data when there are no products yet; True if loaded."""
+    path = bpmn_dir / REFERENCE_FILE
+    if not path.is_file() or reference_service.has_products(ctx):
+        return False
+    reference_service.load_reference(ctx, SYSTEM, _read_json(path))
+    return True
+
+
 # --- worker / ticker ----------------------------------------------------------
 @main.command("worker")
 @click.option("--burst", is_flag=True, help="stop when the queue is empty")
@@ -293,6 +355,8 @@ def _bootstrap_embedded(settings: Settings) -> None:
         created = ensure_demo_users(ctx)
         if created:
             click.echo(f"created demo users: {', '.join(created)}")
+        if ensure_reference(ctx, settings.bpmn_dir):
+            click.echo(f"loaded reference data from {settings.bpmn_dir / REFERENCE_FILE}")
     finally:
         _close(ctx)
 

@@ -12,6 +12,7 @@ from sqlalchemy import create_engine, select, text
 
 from app.cli import deploy_bundled, ensure_demo_users, format_issue, main
 from app.config import Settings
+from app.persistence import migrate
 from app.persistence.db import make_engine
 from app.persistence.models import ApiToken, User
 from app.services.context import build_context
@@ -103,7 +104,7 @@ def test_db_upgrade_reports_the_revision(database_url):
     result = run("db", "upgrade")
 
     assert result.exit_code == 0, result.output
-    assert "database at revision 0001" in result.stdout
+    assert f"database at revision {migrate.head()}" in result.stdout
     assert run("db", "current").stdout.strip() == "0001"
 
 

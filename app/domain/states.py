@@ -25,6 +25,7 @@ class TaskStatus(StrEnum):
 class JobKind(StrEnum):
     SERVICE_CALL = "service_call"
     TIMER = "timer"
+    MESSAGE = "message"
 
 
 class JobStatus(StrEnum):

@@ -10,7 +10,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from .parser import SERVICE_CALL, AsyncServiceTask
 from .sandbox import SandboxViolation
-from .views import ErrorView, MessageWait, ServiceCallView, TimerView, UserTaskView
+from .views import ErrorView, MessageWait, OutgoingMessage, ServiceCallView, TimerView, UserTaskView
 
 ERROR_KEY = "error"
 _LIVE = TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.ERROR
@@ -101,17 +101,47 @@ def _properties(spec) -> dict:
 def _user_task_view(task, script_engine) -> UserTaskView:
     spec = task.task_spec
     props = _properties(spec)
-    groups = props.get("candidateGroups") or spec.lane or ""
+
+    def evaluate(name):
+        return _evaluate(script_engine, props.get(name), task.data)
+
     return UserTaskView(
         spiff_task_id=str(task.id),
         element_id=spec.bpmn_id,
         title=spec.bpmn_name or spec.bpmn_id,
-        candidate_groups=tuple(g.strip() for g in groups.split(",") if g.strip()),
+        candidate_groups=_groups(evaluate("candidateGroupsExpression"),
+                                 props.get("candidateGroups") or spec.lane),
         form_key=props.get("formJsonSchemaFilename"),
         ui_form_key=props.get("formUiSchemaFilename"),
-        priority=_as_int(_evaluate(script_engine, props.get("priority"), task.data)),
-        due_at=parse_datetime(_evaluate(script_engine, props.get("dueAt"), task.data)),
+        priority=_as_int(evaluate("priority")),
+        due_at=parse_datetime(evaluate("dueAt")),
+        assignee=_as_str(evaluate("assigneeExpression")),
+        form_enums=_form_enums(props, evaluate),
     )
+
+
+def _groups(computed, literal: str | None) -> tuple[str, ...]:
+    """Candidate groups: a computed str/list wins over the literal list or the lane name."""
+    if isinstance(computed, (list, tuple)):
+        names = [str(g) for g in computed]
+    else:
+        names = (computed if isinstance(computed, str) else literal or "").split(",")
+    return tuple(g.strip() for g in names if g and g.strip())
+
+
+def _form_enums(props: dict, evaluate) -> dict | None:
+    """`formEnum.<field>` properties: the values a form field may take, computed from data."""
+    enums = {}
+    for name in props:
+        if name.startswith("formEnum."):
+            values = evaluate(name)
+            if isinstance(values, (list, tuple)):
+                enums[name.removeprefix("formEnum.")] = list(values)
+    return enums or None
+
+
+def _as_str(value) -> str | None:
+    return str(value) if isinstance(value, (str, int)) and str(value) else None
 
 
 def _evaluate(script_engine, expression: str | None, data: dict):
@@ -155,6 +185,19 @@ def _message_wait(task, definition, script_engine) -> MessageWait:
     for values in task.workflow.top_workflow.correlations.values():
         correlation.update(values)
     return MessageWait(definition.name, correlation)
+
+
+def outgoing(wf) -> tuple[OutgoingMessage, ...]:
+    """Messages thrown that no task of this instance catches (taken out of the workflow)."""
+    return tuple(
+        OutgoingMessage(event.event_definition.name, _as_payload(event.payload))
+        for event in wf.get_events()
+        if isinstance(event.event_definition, MessageEventDefinition)
+    )
+
+
+def _as_payload(payload) -> dict:
+    return dict(payload) if isinstance(payload, dict) else {"value": payload}
 
 
 def message_catchers(wf, name: str) -> list:

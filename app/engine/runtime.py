@@ -16,6 +16,7 @@ from SpiffWorkflow.util.task import TaskState
 from app.domain.errors import Conflict, NotFound
 
 from . import introspect
+from .functions import default_calendars, script_functions
 from .sandbox import SandboxedScriptEngine
 from .serializer import ProcessSpec, dump_state, load_spec, load_state
 from .views import Snapshot
@@ -24,8 +25,10 @@ from .views import Snapshot
 class Engine:
     """Runs process instances. Stateless but for a cache of restored specs (one per version)."""
 
-    def __init__(self, script_timeout: float = 1.0, cache_size: int = 256):
-        self.script_engine = SandboxedScriptEngine(timeout=script_timeout)
+    def __init__(self, script_timeout: float = 1.0, cache_size: int = 256, calendars=None):
+        functions = script_functions(calendars or default_calendars())
+        self.script_engine = SandboxedScriptEngine(timeout=script_timeout,
+                                                   environment_globals=functions)
         self._specs: OrderedDict[int, ProcessSpec] = OrderedDict()
         self._cache_size = cache_size
         self._lock = Lock()
@@ -130,9 +133,9 @@ class Engine:
 
     def _advance(self, wf: BpmnWorkflow) -> Snapshot:
         introspect.run_steps(wf)
-        return self._snapshot(wf)
+        return self._snapshot(wf, introspect.outgoing(wf))
 
-    def _snapshot(self, wf: BpmnWorkflow) -> Snapshot:
+    def _snapshot(self, wf: BpmnWorkflow, outgoing: tuple = ()) -> Snapshot:
         report = introspect.report(wf, self.script_engine)
-        return Snapshot(state=dump_state(wf), completed=wf.completed,
+        return Snapshot(state=dump_state(wf), completed=wf.completed, outgoing=outgoing,
                         variables=introspect.variables(wf), **report)

@@ -16,6 +16,8 @@ class UserTaskView:
     ui_form_key: str | None
     priority: int | None
     due_at: datetime | None
+    assignee: str | None = None
+    form_enums: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,14 @@ class TimerView:
 class MessageWait:
     name: str
     correlation: dict
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """A message thrown by the process that no task of its own catches."""
+
+    name: str
+    payload: dict
 
 
 @dataclass(frozen=True)
@@ -59,4 +69,5 @@ class Snapshot:
     messages: tuple[MessageWait, ...] = ()
     service_calls: tuple[ServiceCallView, ...] = ()
     errors: tuple[ErrorView, ...] = ()
+    outgoing: tuple[OutgoingMessage, ...] = ()
     variables: dict = field(default_factory=dict)

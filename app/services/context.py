@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -34,6 +34,7 @@ class Context:
     sessions: sessionmaker[Session]
     engine: Engine
     dispatcher: Dispatcher
+    listeners: dict = field(default_factory=dict)  # process_key -> [fn(session, instance, ...)]
 
     @contextmanager
     def unit(self) -> Iterator[Session]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 
 from jsonschema import Draft202012Validator
@@ -34,13 +35,22 @@ def _field_error(error) -> dict:
 
 @lru_cache(maxsize=512)
 def _cached(schema_json: str) -> Draft202012Validator:
-    import json
     return Draft202012Validator(json.loads(schema_json))
 
 
 def _validator(schema: dict) -> Draft202012Validator:
-    import json
     return _cached(json.dumps(schema, sort_keys=True))
+
+
+def with_enums(schema: dict | None, enums: dict | None) -> dict | None:
+    """The form schema with the values the process allows now (`formEnum.<field>`)."""
+    if not schema or not enums:
+        return schema
+    properties = dict(schema.get("properties", {}))
+    for field, values in enums.items():
+        if field in properties:
+            properties[field] = {**properties[field], "enum": values}
+    return {**schema, "properties": properties}
 
 
 def check_schema(schema) -> str | None:

@@ -16,7 +16,7 @@ from app.persistence import repo
 from app.persistence.models import Incident, Job, ProcessInstance, utcnow
 from workers.connectors import ConnectorError, run_connector
 
-from . import progress
+from . import messages, progress
 from .instances import process_spec
 
 _EVENT = {JobKind.TIMER: "timer_fired", JobKind.SERVICE_CALL: "service_task_completed"}
@@ -29,6 +29,8 @@ def run(ctx, job_id: int) -> str:
         return "skipped"
     if job.kind == JobKind.TIMER:
         return _advance(ctx, job, lambda pspec, state: ctx.engine.fire_timers(pspec, state))
+    if job.kind == JobKind.MESSAGE:
+        return _publish(ctx, job)
     try:
         result = run_connector(job.payload["operation"], job.payload["params"], ctx.settings)
     except ConnectorError as exc:
@@ -41,10 +43,11 @@ def _claim(ctx, job_id: int) -> Job | None:
     now = utcnow()
     lease = now + timedelta(seconds=ctx.settings.job_timeout_seconds)
     active = select(ProcessInstance.id).where(ProcessInstance.status == InstanceStatus.ACTIVE)
+    runnable = Job.instance_id.in_(active) | (Job.kind == JobKind.MESSAGE)
     with ctx.unit() as session:
         claimed = session.execute(
             update(Job).where(Job.id == job_id, Job.status == JobStatus.PENDING,
-                              Job.due_at <= now, Job.instance_id.in_(active))
+                              Job.due_at <= now, runnable)
             .values(status=JobStatus.RUNNING, attempts=Job.attempts + 1, locked_until=lease)
             .execution_options(synchronize_session=False)).rowcount
         return session.get(Job, job_id) if claimed == 1 else None
@@ -68,6 +71,18 @@ def _advance(ctx, job: Job, step) -> str:
         repo.add_event(session, instance.id, "system", _EVENT[job.kind],
                        element_id=job.element_id, **job.payload)
         jobs = progress.apply(ctx, session, instance, snap, "system")
+    ctx.dispatcher.dispatch(jobs)
+    return "done"
+
+
+def _publish(ctx, job: Job) -> str:
+    """Deliver a message a process threw; nobody listening is not an error."""
+    with ctx.unit() as session:
+        current = session.get(Job, job.id)
+        if current is None or current.status != JobStatus.RUNNING:
+            return "skipped"
+        session.delete(current)
+        jobs = messages.publish(ctx, session, job.payload["name"], job.payload["payload"])
     ctx.dispatcher.dispatch(jobs)
     return "done"
 
@@ -117,8 +132,10 @@ def redispatch(ctx, limit: int = 500) -> list[int]:
                         .execution_options(synchronize_session=False))
         ids = list(session.scalars(
             select(Job.id).join(ProcessInstance, ProcessInstance.id == Job.instance_id)
-            .where(Job.kind == JobKind.SERVICE_CALL, Job.status == JobStatus.PENDING,
-                   Job.due_at <= now, expired, ProcessInstance.status == InstanceStatus.ACTIVE)
+            .where(Job.status == JobStatus.PENDING, Job.due_at <= now, expired,
+                   ((Job.kind == JobKind.SERVICE_CALL)
+                    & (ProcessInstance.status == InstanceStatus.ACTIVE))
+                   | (Job.kind == JobKind.MESSAGE))
             .order_by(Job.due_at).limit(limit)))
         if ids:
             session.execute(update(Job).where(Job.id.in_(ids)).values(locked_until=lease)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from app.domain.access import Actor, can_start, require
+from app.domain.access import SYSTEM, Actor, can_start, require
 from app.domain.errors import NotFound
 from app.domain.states import InstanceStatus
 from app.persistence import repo
@@ -35,6 +35,15 @@ def send(ctx, actor: Actor, name: str, correlation: dict, payload: dict,
     return answer
 
 
+def publish(ctx, session, name: str, payload: dict) -> list[int]:
+    """Deliver a message thrown by a process (system actor); returns new job ids."""
+    try:
+        _, jobs = _deliver(ctx, session, SYSTEM, name, {}, payload)
+    except NotFound:
+        return []
+    return jobs
+
+
 def _first_answer(ctx, idempotency_key: str) -> dict:
     with ctx.unit() as session:
         return session.get(MessageReceipt, idempotency_key).response
@@ -51,7 +60,8 @@ def _deliver(ctx, session, actor: Actor, name: str, correlation: dict, payload: 
         snap = ctx.engine.deliver_message(process_spec(ctx, definition), instance.state, name, data)
         repo.add_event(session, instance.id, actor.username, "message_received", name=name,
                        correlation=correlation)
-        jobs += progress.apply(ctx, session, instance, snap, actor.username)
+        jobs += progress.apply(ctx, session, instance, snap, actor.username,
+                               cause={"message": name, "payload": data})
         delivered.append(instance.id)
     if not delivered:
         delivered, jobs = _start_listeners(ctx, session, actor, name, data)

@@ -29,17 +29,22 @@ from .context import Context
 
 
 def apply(ctx: Context, session: Session, instance: ProcessInstance, snap: Snapshot,
-          actor: str | None) -> list[int]:
-    """Store `snap` on `instance`; return the ids of new jobs to dispatch after commit."""
+          actor: str | None, cause: dict | None = None) -> list[int]:
+    """Store `snap` on `instance`; return the ids of new jobs to dispatch after commit.
+
+    `cause` says what moved the instance (a completed task with its data, a message...);
+    the process's listeners (e.g. the support-case projection) receive it."""
     instance.state = snap.state
     _sync_user_tasks(session, instance, snap)
     _sync_timers(session, instance, snap)
     _sync_subscriptions(session, instance, snap)
     _open_incidents(session, instance, snap, actor)
-    jobs = _add_service_calls(ctx, session, instance, snap)
+    jobs = _add_service_calls(ctx, session, instance, snap) + _add_messages(ctx, session, instance, snap)
     if snap.completed:
         finish(session, instance, InstanceStatus.COMPLETED, actor)
     session.flush()
+    for listener in ctx.listeners.get(instance.process_key, ()):
+        listener(session, instance, snap, actor, cause or {})
     return [job.id for job in jobs]
 
 
@@ -61,7 +66,8 @@ def _add_task(session: Session, instance: ProcessInstance, view) -> None:
         title=view.title, process_key=instance.process_key,
         candidate_groups=list(view.candidate_groups), priority=view.priority or 3,
         due_at=view.due_at, form_key=view.form_key, ui_form_key=view.ui_form_key,
-        status=TaskStatus.OPEN, created_at=utcnow(),
+        form_enums=view.form_enums, assignee=view.assignee, status=TaskStatus.OPEN,
+        created_at=utcnow(),
     )
     session.add(task)
     session.flush()
@@ -125,6 +131,20 @@ def _add_service_calls(ctx: Context, session: Session, instance: ProcessInstance
             status=JobStatus.PENDING, due_at=utcnow(), locked_until=lease,
             max_attempts=1 + (call.retries if call.retries is not None else retries))
         for call in snap.service_calls
+    ]
+    session.add_all(jobs)
+    return jobs
+
+
+def _add_messages(ctx: Context, session: Session, instance: ProcessInstance,
+                  snap: Snapshot) -> list[Job]:
+    """Messages the process throws to other processes travel as outbox jobs."""
+    lease = utcnow() + timedelta(seconds=ctx.settings.job_timeout_seconds)
+    jobs = [
+        Job(instance_id=instance.id, kind=JobKind.MESSAGE, spiff_task_id="-",
+            element_id=message.name, payload={"name": message.name, "payload": message.payload},
+            status=JobStatus.PENDING, due_at=utcnow(), locked_until=lease, max_attempts=1)
+        for message in snap.outgoing
     ]
     session.add_all(jobs)
     return jobs

@@ -161,7 +161,8 @@ def _complete_locked(ctx, session, actor, instance, task, data):
     if instance.status != InstanceStatus.ACTIVE:
         raise Conflict(f"instance {instance.id} is {instance.status}")
     definition = repo.definition_of(session, instance)
-    forms.validate((definition.forms or {}).get(task.form_key), data)
+    schema = forms.with_enums((definition.forms or {}).get(task.form_key), task.form_enums)
+    forms.validate(schema, data)
     snap = ctx.engine.complete_user_task(process_spec(ctx, definition), instance.state,
                                          task.spiff_task_id, data)
     task.status, task.completed_at = TaskStatus.COMPLETED, utcnow()
@@ -169,5 +170,6 @@ def _complete_locked(ctx, session, actor, instance, task, data):
     repo.drop_task_groups(session, [task.id])
     repo.add_event(session, instance.id, actor.username, "task_completed", task_id=task.id,
                    name=task.name)
-    jobs = progress.apply(ctx, session, instance, snap, actor.username)
+    jobs = progress.apply(ctx, session, instance, snap, actor.username,
+                          cause={"task": task.name, "data": data})
     return jobs, instance_summary(instance, definition.version)

@@ -8,6 +8,8 @@ from app.domain.access import Actor, can_see_task
 from app.persistence import repo
 from app.persistence.models import Incident, ProcessDefinition, ProcessInstance, Task
 
+from .forms import with_enums
+
 
 def instance_summary(instance: ProcessInstance, version: int | None = None) -> dict:
     return {
@@ -44,7 +46,8 @@ def task_item(task: Task, forms: dict | None) -> dict:
 def form_of(task: Task, forms: dict | None) -> dict | None:
     if not task.form_key or forms is None or task.form_key not in forms:
         return None
-    return {"schema": forms[task.form_key], "ui_schema": forms.get(task.ui_form_key or "", {})}
+    return {"schema": with_enums(forms[task.form_key], task.form_enums),
+            "ui_schema": forms.get(task.ui_form_key or "", {})}
 
 
 def incident_item(incident: Incident) -> dict:

@@ -1,0 +1,125 @@
+"""python -m bench [--quick] [--scenarios 1,2,4,5,6,7] [--runs 3] [--profile]
+
+Starts the real stack itself (SQLite embedded server for scenario 1; PostgreSQL + Redis +
+gunicorn + 2 RQ workers + ticker for the rest), drives it over HTTP from client processes,
+prints a table (figure, value, target, pass/fail) and writes bench/results/<timestamp>.json.
+Everything is torn down at the end, also on Ctrl-C and errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+import traceback
+
+
+SIZES = {
+    "full": {"s1_lifecycles": 300, "s1_warmup": 20, "s1_seconds": 120,
+             "s2_clients": 16, "s2_seconds": 20,
+             "s4_tasks": 200_000, "s4_groups": 50, "s4_agents": 500, "s4_requests": 200,
+             "s5_timers": 10_000, "s5_spread": 60.0, "s5_lead": 8.0, "s5_limit": 400.0,
+             "s6_jobs": 2000, "s6_clients": 8, "s6_limit": 300.0,
+             "s7_lifecycles": 200, "profile_seconds": 15.0},
+    "quick": {"s1_lifecycles": 25, "s1_warmup": 5, "s1_seconds": 30,
+              "s2_clients": 16, "s2_seconds": 3,
+              "s4_tasks": 5_000, "s4_groups": 50, "s4_agents": 500, "s4_requests": 30,
+              "s5_timers": 200, "s5_spread": 2.0, "s5_lead": 3.0, "s5_limit": 60.0,
+              "s6_jobs": 100, "s6_clients": 4, "s6_limit": 60.0,
+              "s7_lifecycles": 15, "profile_seconds": 4.0},
+}
+ALL = [1, 2, 3, 4, 5, 6, 7]
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run (< 2 min)")
+    parser.add_argument("--scenarios", default=",".join(map(str, ALL)),
+                        help="comma-separated scenario numbers (default: all)")
+    parser.add_argument("--runs", type=int, default=None,
+                        help="runs per scenario; figures are the median (default 3, quick 1)")
+    parser.add_argument("--profile", action="store_true",
+                        help="py-spy the gunicorn workers during scenario 1 on PostgreSQL")
+    parser.add_argument("--web-workers", type=int, default=2 * (os.cpu_count() or 1) + 1,
+                        help="gunicorn workers (default 2*cores+1, as `clientconnect serve`)")
+    parser.add_argument("--web-threads", type=int, default=1)
+    parser.add_argument("--inbox-sort", default="priority",
+                        help="sort of the scenario-4 inbox (sla_risk once the API has it)")
+    parser.add_argument("--app-root", default=None,
+                        help="folder of the ClientConnect checkout to run (default: this one)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(sys.argv[1:] if argv is None else argv)
+    if args.app_root:  # read by bench.stack at import
+        os.environ["BENCH_APP_ROOT"] = os.path.abspath(args.app_root)
+    from bench import scenarios
+    from bench.report import Results
+    numbers = [int(x) for x in args.scenarios.split(",") if x.strip()]
+    runs = args.runs or (1 if args.quick else 3)
+    sizes = dict(SIZES["quick" if args.quick else "full"], inbox_sort=args.inbox_sort)
+    results = Results({"quick": args.quick, "runs": runs, "scenarios": numbers, "sizes": sizes,
+                       "web_workers": args.web_workers, "web_threads": args.web_threads})
+    registry = scenarios.load()
+    for n in numbers:
+        if n not in registry:
+            results.note(f"scenario {n} is not implemented yet (skipped)")
+    signal.signal(signal.SIGTERM, _interrupt)
+    began = time.monotonic()
+    try:
+        for backend in ("sqlite", "postgresql"):
+            todo = scenarios.plan(numbers, backend)
+            if todo:
+                _run_stack(backend, todo, args, sizes, runs, results)
+    except KeyboardInterrupt:
+        results.errors.append("interrupted")
+        print("\ninterrupted: stack torn down", file=sys.stderr)
+    finally:
+        results.extra["seconds"] = round(time.monotonic() - began, 1)
+        path = results.write()
+        print()
+        print(results.table())
+        for line in results.notes:
+            print(f"note: {line}")
+        for line in results.errors[:20]:
+            print(f"error: {line}")
+        print(f"\nwrote {path} ({results.extra['seconds']}s)")
+    return 1 if results.errors else 0
+
+
+def _run_stack(backend, todo, args, sizes, runs, results) -> None:
+    from bench import scenarios
+    from bench.stack import ROOT, PostgresStack, SqliteStack
+
+    results.config["app_root"] = str(ROOT)
+    print(f"== starting the {backend} stack", flush=True)
+    stack = SqliteStack() if backend == "sqlite" else PostgresStack(args.web_workers,
+                                                                    args.web_threads)
+    try:
+        stack.start()
+        bench = scenarios.Bench(stack, sizes, runs, results, args.profile)
+        for item in todo:
+            print(f"== scenario {item.number} on {backend}: {item.title}", flush=True)
+            t0 = time.monotonic()
+            try:
+                item.func(bench)
+            except KeyboardInterrupt:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one scenario's failure is reported
+                traceback.print_exc()
+                results.errors.append(f"scenario {item.number} ({backend}): {exc!r}")
+            print(f"   done in {time.monotonic() - t0:.1f}s", flush=True)
+    finally:
+        stack.close()
+        results.extra.setdefault("logs", []).append(str(stack.tmp))
+
+
+def _interrupt(*_args) -> None:
+    raise KeyboardInterrupt
+
+
+if __name__ == "__main__":
+    sys.exit(main())

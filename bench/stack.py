@@ -1,0 +1,247 @@
+"""The real stack, started as subprocesses: a fresh PostgreSQL database, Redis db 14, gunicorn,
+RQ workers and tickers; or the embedded SQLite server (`clientconnect serve`) in a temp dir.
+
+Everything runs from the project folder with `python -m app.cli` (the `clientconnect` entry
+point without needing the package installed). Only 127.0.0.1 is contacted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+from redis import Redis
+
+BENCH = Path(__file__).resolve().parent
+ROOT = Path(os.environ.get("BENCH_APP_ROOT") or BENCH.parent).resolve()  # the app under test
+PG_ADMIN = os.environ.get("BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+# What `clientconnect deploy` gets: the approval demo and the bench's own models (scenarios 5, 6).
+# Scenario 3 adds its process folder here.
+DEPLOY = (ROOT / "bpmn" / "approval", BENCH / "bpmn")
+PROCESS_TIMEOUT = 10.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_http(port: int, path: str = "/healthz", limit: float = 60.0, proc=None) -> None:
+    """Poll until the server answers 200 (bounded by `limit` seconds)."""
+    import http.client
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before answering")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", path)
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"no answer from 127.0.0.1:{port}{path} within {limit:.0f}s")
+
+
+class Proc:
+    """A child process in its own session (so Ctrl-C reaches only the bench), logged to a file."""
+
+    def __init__(self, name: str, argv: list[str], env: dict, logdir: Path):
+        self.name = name
+        self.log = logdir / f"{name}.log"
+        self.handle = open(self.log, "ab")  # noqa: SIM115 - closed in stop()
+        self.popen = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=self.handle,
+                                      stderr=subprocess.STDOUT, start_new_session=True)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self, sig=signal.SIGTERM, timeout: float = PROCESS_TIMEOUT) -> None:
+        if self.alive():
+            try:
+                self.popen.send_signal(sig)
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)  # its own group, created by us
+                self.popen.wait(5)
+            except ProcessLookupError:
+                pass
+        self.handle.close()
+
+
+def run_cli(env: dict, commands: list[list[str]]) -> list[str]:
+    """Run `clientconnect` commands (through bench.clirun, one interpreter); their outputs."""
+    out = subprocess.run([sys.executable, "-m", "bench.clirun", json.dumps(commands)], cwd=ROOT,
+                         env=env, capture_output=True, text=True, timeout=300)
+    if out.returncode != 0:
+        raise RuntimeError(f"clientconnect failed: {out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+class Stack:
+    """Base: an env, a temp dir, tokens, and the processes to stop."""
+
+    backend = "?"
+
+    def __init__(self, quiet: bool = True):
+        self.tmp = Path(tempfile.mkdtemp(prefix="ccf-bench-"))
+        self.procs: dict[str, Proc] = {}
+        self.tokens: dict[str, str] = {}
+        self.port = free_port()
+        self.env = {**os.environ, "PYTHONPATH": f"{ROOT}:{BENCH.parent}", "LOG_LEVEL": "WARNING",
+                    "CLIENTCONNECT_INSTANCE_DIR": str(self.tmp / "instance"),
+                    "CLIENTCONNECT_BPMN_DIR": str(ROOT / "bpmn"),
+                    "CLIENTCONNECT_FORMS_DIR": str(ROOT / "forms")}
+        self.env.pop("REDIS_URL", None)
+
+    def spawn(self, name: str, argv: list[str]) -> Proc:
+        proc = Proc(name, argv, self.env, self.tmp)
+        self.procs[name] = proc
+        return proc
+
+    def stop(self, name: str) -> None:
+        proc = self.procs.pop(name, None)
+        if proc:
+            proc.stop()
+
+    def pids(self, prefix: str) -> list[int]:
+        return [p.pid for n, p in self.procs.items() if n.startswith(prefix) and p.alive()]
+
+    def web_pids(self) -> list[int]:
+        """The gunicorn worker processes (children of the master)."""
+        master = self.procs.get("web")
+        return children(master.pid) if master else []
+
+    def close(self) -> None:
+        for name in list(self.procs):
+            self.stop(name)
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return sorted(found)
+
+
+def rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+class PostgresStack(Stack):
+    """Fresh database bench_<ts>, Redis db 14 flushed, gunicorn + 2 workers + 1 ticker."""
+
+    backend = "postgresql"
+
+    def __init__(self, web_workers: int, web_threads: int = 1, workers: int = 2,
+                 tickers: int = 1):
+        super().__init__()
+        self.dbname = f"bench_{time.strftime('%Y%m%d_%H%M%S')}_{os.getpid()}"
+        self.database_url = f"postgresql://postgres@127.0.0.1:5432/{self.dbname}"
+        self.env.update(DATABASE_URL=self.database_url, REDIS_URL=REDIS_URL)
+        self.web_workers, self.web_threads = web_workers, web_threads
+        self.n_workers, self.n_tickers = workers, tickers
+        self._created = False
+
+    def start(self) -> PostgresStack:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.dbname}"')
+        self._created = True
+        Redis.from_url(REDIS_URL).flushdb()
+        outputs = run_cli(self.env, [["db", "upgrade"], ["deploy", *map(str, DEPLOY)], *USER_COMMANDS,
+                                     *[["tokens", "create", u] for u in TOKEN_USERS]])
+        self.tokens = dict(zip(TOKEN_USERS, outputs[-len(TOKEN_USERS):], strict=True))
+        self.start_web()
+        self.set_workers(self.n_workers)
+        self.set_tickers(self.n_tickers)
+        return self
+
+    def start_web(self) -> None:
+        argv = [sys.executable, "-m", "gunicorn", "-w", str(self.web_workers), "--threads",
+                str(self.web_threads), "-b", f"127.0.0.1:{self.port}", "--timeout", "120",
+                "app.wsgi:app"]
+        proc = self.spawn("web", argv)
+        wait_http(self.port, proc=proc.popen)
+
+    def set_workers(self, n: int) -> None:
+        """Run exactly n `clientconnect worker` processes."""
+        self._scale("worker", n, ["worker"])
+
+    def set_tickers(self, n: int) -> None:
+        """Run exactly n `clientconnect ticker` processes."""
+        self._scale("ticker", n, ["ticker"])
+
+    def _scale(self, prefix: str, n: int, command: list[str]) -> None:
+        names = sorted(x for x in self.procs if x.startswith(prefix + "-"))
+        for name in names[n:]:
+            self.stop(name)
+        for i in range(len(names), n):
+            self.spawn(f"{prefix}-{i}", [sys.executable, "-m", "app.cli", *command])
+
+    def connect(self) -> psycopg.Connection:
+        return psycopg.connect(self.database_url, autocommit=True)
+
+    def close(self) -> None:
+        super().close()
+        if self._created:
+            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
+            self._created = False
+        try:
+            Redis.from_url(REDIS_URL).flushdb()
+        except Exception:  # noqa: BLE001 - best effort at teardown
+            pass
+
+
+class SqliteStack(Stack):
+    """The embedded default: `clientconnect serve` without REDIS_URL, in a temp instance dir."""
+
+    backend = "sqlite"
+
+    def start(self) -> SqliteStack:
+        self.database_url = f"sqlite:///{self.tmp / 'instance' / 'clientconnect.db'}"
+        self.env["DATABASE_URL"] = self.database_url
+        proc = self.spawn("web", [sys.executable, "-m", "app.cli", "serve", "--port",
+                                  str(self.port)])
+        wait_http(self.port, proc=proc.popen)
+        outputs = run_cli(self.env, [["tokens", "create", u] for u in TOKEN_USERS])
+        self.tokens = dict(zip(TOKEN_USERS, outputs, strict=True))
+        return self
+
+
+# The demo users of `clientconnect serve` (ana: sales, bruno: managers, olga: operator).
+USER_COMMANDS = [
+    ["users", "create", "--username", "ana", "--password", "bench1234", "--role", "agent",
+     "--groups", "posventa,sales"],
+    ["users", "create", "--username", "bruno", "--password", "bench1234", "--role", "agent",
+     "--groups", "managers"],
+    ["users", "create", "--username", "olga", "--password", "bench1234", "--role", "operator"],
+]
+TOKEN_USERS = ("ana", "bruno", "olga")
