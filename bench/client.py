@@ -134,11 +134,11 @@ def start_loop(port: int, token: str, process_key: str, variables: list[dict], p
     return result
 
 
-def get_loop(port: int, requests: list[tuple[str, str]], name: str) -> LoopResult:
-    """GET each (token, path) once, in order; one timing list under `name`."""
+def get_loop(port: int, requests: list[tuple[str, str, str]]) -> LoopResult:
+    """GET each (name, token, path) once, in order; timings listed under their name."""
     conns: dict[str, Api] = {}
     result = LoopResult(first=time.time())
-    for token, path in requests:
+    for name, token, path in requests:
         api = conns.setdefault(token, Api(port, token))
         try:
             _, dt = api.call("GET", path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from flask_smorest import Api
 
-from . import crm, definitions, health, incidents, instances, messages, tasks
+from . import cases, crm, definitions, health, incidents, instances, messages, tasks
 from .errors import install_error_handlers
 
 
@@ -21,7 +21,7 @@ def register(app: Flask) -> None:
     )
     api = Api(app, spec_kwargs={"components": {"securitySchemes": {
         "bearer": {"type": "http", "scheme": "bearer"}}}, "security": [{"bearer": []}]})
-    for module in (definitions, instances, tasks, messages, incidents, crm):
+    for module in (definitions, instances, tasks, messages, incidents, crm, cases):
         api.register_blueprint(module.blp, url_prefix="/api")
     app.register_blueprint(health.blp)
     install_error_handlers(app)

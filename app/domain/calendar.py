@@ -262,6 +262,11 @@ class BusinessCalendar:
     def __hash__(self) -> int:
         return self._hash  # type: ignore[attr-defined]
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickle/copy rebuild through __init__ (mappingproxy is not picklable; fresh memo)
+        fields_ = (self.name, self.timezone, dict(self.hours), self.country, self.closed_days)
+        return (type(self), (*fields_, self.always_open))
+
     # ------------------------------------------------------------------ constructors
 
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
@@ -75,13 +76,21 @@ def _classify(task, script_engine, found: dict) -> None:
 
 
 def _classify_waiting(task, script_engine, found: dict) -> None:
+    for definition in _definitions(task):
+        if isinstance(definition, TimerEventDefinition):
+            timer = _timer_view(task, definition)
+            if timer:
+                found["timers"].append(timer)
+        elif isinstance(definition, MessageEventDefinition):
+            found["messages"].append(_message_wait(task, definition, script_engine))
+
+
+def _definitions(task) -> list:
+    """The event definitions a waiting task listens for (an event-based gateway has several)."""
     definition = getattr(task.task_spec, "event_definition", None)
-    if isinstance(definition, TimerEventDefinition):
-        timer = _timer_view(task)
-        if timer:
-            found["timers"].append(timer)
-    elif isinstance(definition, MessageEventDefinition):
-        found["messages"].append(_message_wait(task, definition, script_engine))
+    if isinstance(definition, MultipleEventDefinition):
+        return list(definition.event_definitions)
+    return [definition] if definition is not None else []
 
 
 def _error_view(task) -> ErrorView:
@@ -170,8 +179,8 @@ def _take_service_call(task) -> ServiceCallView | None:
                            spec.retries)
 
 
-def _timer_view(task) -> TimerView | None:
-    value = task.task_spec.event_definition.details(task).value
+def _timer_view(task, definition) -> TimerView | None:
+    value = definition.details(task).value
     due = parse_datetime(value)
     return TimerView(str(task.id), task.task_spec.bpmn_id, due) if due else None
 
@@ -200,11 +209,13 @@ def _as_payload(payload) -> dict:
     return dict(payload) if isinstance(payload, dict) else {"value": payload}
 
 
-def message_catchers(wf, name: str) -> list:
+def message_catchers(wf, name: str) -> list[tuple]:
+    """(task, message definition) of every waiting task that listens for message `name`."""
     return [
-        task for task in wf.get_tasks(state=TaskState.WAITING)
-        if isinstance(getattr(task.task_spec, "event_definition", None), MessageEventDefinition)
-        and task.task_spec.event_definition.name == name
+        (task, definition)
+        for task in wf.get_tasks(state=TaskState.WAITING)
+        for definition in _definitions(task)
+        if isinstance(definition, MessageEventDefinition) and definition.name == name
     ]
 
 
@@ -224,3 +235,15 @@ def parse_datetime(value) -> datetime | None:
         return parse_datetime(datetime.fromisoformat(value))
     except ValueError:
         return None
+
+
+def decision_engine(pspec, decision_id: str):
+    """The DMN engine of a business rule task calling `decision_id`, in the process or its
+    subprocesses."""
+    for spec in (pspec.spec, *pspec.subprocess_specs.values()):
+        for task_spec in spec.task_specs.values():
+            engine = getattr(task_spec, "dmnEngine", None)
+            called = (getattr(task_spec, "extensions", None) or {}).get("calledDecisionId")
+            if engine is not None and called == decision_id:
+                return engine
+    return None

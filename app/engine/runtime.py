@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from threading import Lock
+from types import SimpleNamespace
 from uuid import UUID
 
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
@@ -94,6 +95,15 @@ class Engine:
         wf.cancel()
         return dump_state(wf)
 
+    def decide(self, pspec: ProcessSpec, decision_id: str, data: dict) -> dict:
+        """Evaluate a DMN decision used by the process (outside any instance)."""
+        table = introspect.decision_engine(pspec, decision_id)
+        if table is None:
+            raise NotFound(f"the process has no decision '{decision_id}'")
+        probe = SimpleNamespace(data=dict(data), workflow=SimpleNamespace(
+            script_engine=self.script_engine), task_spec=None)
+        return table.result(probe)
+
     def variables(self, pspec, state: bytes) -> dict:
         return introspect.variables(self._load(pspec, state))
 
@@ -117,8 +127,8 @@ class Engine:
         waiting = introspect.message_catchers(wf, name)
         if not waiting:
             raise Conflict(f"the instance is not waiting for message '{name}'")
-        definition = waiting[0].task_spec.event_definition
-        for task in waiting:
+        definition = waiting[0][1]
+        for task, _ in waiting:
             task.data.update(payload)
         event = BpmnEvent(definition, payload, self._correlations(definition, payload))
         wf.catch(event)

@@ -13,6 +13,10 @@ from app.config import Settings
 from app.engine import Engine
 from app.persistence.db import make_engine, make_session_factory, session_scope
 
+from . import case_timeline
+
+SUPPORT_PROCESS = "support_case"
+
 
 class Dispatcher(Protocol):
     """Carries job ids to whatever runs them. Losing a dispatch loses nothing: the ticker
@@ -54,4 +58,5 @@ def build_context(settings: Settings, dispatcher: Dispatcher | None = None) -> C
         sessions=make_session_factory(db),
         engine=Engine(script_timeout=settings.script_timeout_seconds),
         dispatcher=dispatcher or NoDispatch(),
+        listeners={SUPPORT_PROCESS: [case_timeline.project]},
     )

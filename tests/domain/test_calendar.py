@@ -8,8 +8,10 @@ Week), 2026-12-25 (Fri), 2027-01-01 (Fri). 2026-03-02 and 2026-03-09 are Mondays
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
+import pickle
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -55,13 +57,25 @@ def mad(*args: int, fold: int = 0) -> datetime:
     return datetime(*args, tzinfo=MAD, fold=fold)
 
 
+def utc(at: datetime) -> datetime:
+    """Compare and subtract in UTC: Python does same-zone aware arithmetic on the wall clock."""
+    return at.astimezone(UTC)
+
+
 def test_colombian_holidays_assumed_by_these_tests():
     co = holidays.country_holidays("CO", years=[2026, 2027])
-    for day in ["2026-01-01", "2026-01-12", "2026-03-23", "2026-04-02", "2026-04-03",
-                "2026-12-25", "2027-01-01", "2027-01-11"]:
+    for day in [
+        "2026-01-01",
+        "2026-01-12",
+        "2026-03-23",
+        "2026-04-02",
+        "2026-04-03",
+        "2026-12-25",
+        "2027-01-01",
+        "2027-01-11",
+    ]:
         assert date.fromisoformat(day) in co, day
-    for day in ["2026-01-06", "2026-01-13", "2026-03-19", "2026-03-30", "2026-12-31",
-                "2027-01-04"]:
+    for day in ["2026-01-06", "2026-01-13", "2026-03-19", "2026-03-30", "2026-12-31", "2027-01-04"]:
         assert date.fromisoformat(day) not in co, day
     es = holidays.country_holidays("ES", years=2026)
     for day in ["2026-03-27", "2026-03-30", "2026-10-23", "2026-10-26"]:
@@ -82,6 +96,16 @@ def test_default_calendar():
     assert dict(cal.hours) == {wd: ((time(8), time(18)),) for wd in range(5)}
     assert cal.hours == DEFAULT_HOURS
     assert cal.zone == BOG
+
+
+def test_calendar_survives_pickle_and_deepcopy():
+    for cal in (DEFAULT, SPLIT, ALWAYS):
+        add_business_time(bog(2026, 3, 6, 17), 120, cal)  # fill the per-day memo first
+        for clone in (pickle.loads(pickle.dumps(cal)), copy.deepcopy(cal)):
+            assert clone == cal and hash(clone) == hash(cal)
+            assert add_business_time(bog(2026, 3, 6, 17), 120, clone) == add_business_time(
+                bog(2026, 3, 6, 17), 120, cal
+            )
 
 
 def test_calendar_is_immutable_and_hashable():
@@ -305,7 +329,9 @@ def test_add_converts_inputs_from_other_zones():
     assert result.tzinfo == BOG
     assert (result.hour, result.minute) == (9, 0)
     # 12:00Z is 07:00 in Bogota: the clock starts at 08:00
-    assert add_business_time(datetime(2026, 3, 2, 12, tzinfo=UTC), 60, DEFAULT) == bog(2026, 3, 2, 9)
+    assert add_business_time(datetime(2026, 3, 2, 12, tzinfo=UTC), 60, DEFAULT) == bog(
+        2026, 3, 2, 9
+    )
     # Friday 22:00 UTC = 17:00 Bogota
     assert add_business_time(datetime(2026, 3, 6, 22, tzinfo=UTC), 120, DEFAULT) == bog(
         2026, 3, 9, 9
@@ -441,9 +467,8 @@ def test_business_time_between_is_exact():
 
 def test_minutes_per_business_day_default():
     assert minutes_per_business_day(DEFAULT) == 600
-    assert add_business_time(bog(2026, 3, 6, 10), 5 * minutes_per_business_day(DEFAULT), DEFAULT) == (
-        bog(2026, 3, 13, 10)
-    )
+    five_days = 5 * minutes_per_business_day(DEFAULT)
+    assert add_business_time(bog(2026, 3, 6, 10), five_days, DEFAULT) == bog(2026, 3, 13, 10)
 
 
 # ----------------------------------------------------------------------------- input checks
@@ -588,23 +613,22 @@ def test_between_inverts_add_for_starts_inside_working_hours(start, seconds):
 @given(start=any_instant, seconds=durations_seconds, cal=calendars)
 def test_add_returns_the_earliest_instant_reaching_the_duration(start, seconds, cal):
     end = add_business_time(start, seconds / 60, cal)
-    assert end >= start
+    assert utc(end) >= utc(start)
     assert business_time_between(start, end, cal) == timedelta(seconds=seconds)
     if seconds:
-        assert business_time_between(start, end - timedelta(microseconds=1), cal) < timedelta(
-            seconds=seconds
-        )
-        # the last second counted was a working one
-        assert cal.is_open(end - timedelta(microseconds=1))
+        just_before = utc(end) - timedelta(microseconds=1)
+        assert business_time_between(start, just_before, cal) < timedelta(seconds=seconds)
+        # the last microsecond counted was a working one
+        assert cal.is_open(just_before)
     else:
-        assert end == start
+        assert utc(end) == utc(start)
 
 
 @PROPS
 @given(start=any_instant, seconds=durations_seconds, cal=calendars)
 def test_negative_add_inverts_between(start, seconds, cal):
     begin = add_business_time(start, -seconds / 60, cal)
-    assert begin <= start
+    assert utc(begin) <= utc(start)
     assert business_time_between(begin, start, cal) == timedelta(seconds=seconds)
     if seconds:
         assert cal.is_open(begin)
@@ -615,7 +639,7 @@ def test_negative_add_inverts_between(start, seconds, cal):
 def test_add_composes(start, first, second, cal):
     once = add_business_time(start, (first + second) / 60, cal)
     twice = add_business_time(add_business_time(start, first / 60, cal), second / 60, cal)
-    assert once == twice
+    assert utc(once) == utc(twice)
 
 
 @PROPS
@@ -625,7 +649,7 @@ def test_between_is_additive_and_antisymmetric(a, b, c, cal):
     assert business_time_between(b, a, cal) == -ab
     assert ab + business_time_between(b, c, cal) == business_time_between(a, c, cal)
     assert ab >= timedelta(0) if a <= b else ab <= timedelta(0)
-    assert abs(ab) <= abs(b - a)
+    assert abs(ab) <= abs(utc(b) - utc(a))  # aware same-zone subtraction is wall-clock
 
 
 @PROPS
@@ -633,7 +657,7 @@ def test_between_is_additive_and_antisymmetric(a, b, c, cal):
 def test_between_inside_one_closed_period_is_zero(a, hours):
     assume(not DEFAULT.is_open(a))
     opening = next_opening(a, DEFAULT)
-    b = min(a + timedelta(hours=hours), opening)
+    b = min(utc(a) + timedelta(hours=hours), utc(opening))
     assert business_minutes_between(a, b, DEFAULT) == 0
     assert business_minutes_between(b, a, DEFAULT) == 0
 

@@ -1,0 +1,94 @@
+"""Schemas of the support-case endpoints."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from app.domain.crm import Channel, Impact
+
+from .schemas import Page
+
+
+class NewCase(Schema):
+    customer_id = fields.String(required=True, validate=validate.Length(min=1, max=20))
+    product = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    typology = fields.String(required=True, validate=validate.Length(min=1, max=150))
+    channel = fields.String(required=True, validate=validate.OneOf([c.value for c in Channel]))
+    subject = fields.String(required=True, validate=validate.Length(min=1, max=300))
+    description = fields.String(required=True, validate=validate.Length(min=1, max=20000))
+    impact = fields.String(required=True, validate=validate.OneOf([i.value for i in Impact]))
+
+
+class Registered(Schema):
+    case_id = fields.Integer()
+    instance_id = fields.Integer()
+    priority = fields.String(allow_none=True)
+    due_at = fields.DateTime(allow_none=True)
+
+
+class Links(Schema):
+    reincidence_of = fields.Integer(allow_none=True)
+    reincidences = fields.List(fields.Integer())
+    reopened_from = fields.Integer(allow_none=True)
+    reopened_as = fields.List(fields.Integer())
+
+
+class TimelineEntry(Schema):
+    at = fields.DateTime()
+    actor = fields.String(allow_none=True)
+    kind = fields.String()
+    from_tier = fields.String(allow_none=True)
+    to_tier = fields.String(allow_none=True)
+    reason = fields.String(allow_none=True)
+    detail = fields.Dict()
+
+
+class CaseItem(Schema):
+    id = fields.Integer()
+    customer_id = fields.String()
+    product = fields.String()
+    typology = fields.String()
+    channel = fields.String()
+    subject = fields.String()
+    description = fields.String()
+    impact = fields.String()
+    segment = fields.String()
+    status = fields.String()
+    tier = fields.String()
+    priority = fields.String(allow_none=True)
+    n2_group = fields.String(allow_none=True)
+    n3_group = fields.String(allow_none=True)
+    instance_id = fields.Integer(allow_none=True)
+    reincidence = fields.Boolean()
+    reprocess_count = fields.Integer()
+    became_incident = fields.Boolean()
+    resolved_tier = fields.String(allow_none=True)
+    reopen_count = fields.Integer()
+    sla_minutes = fields.Integer(allow_none=True)
+    calendar = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    due_at = fields.DateTime(allow_none=True)
+    resolved_at = fields.DateTime(allow_none=True)
+    closed_at = fields.DateTime(allow_none=True)
+
+
+class CaseDetail(CaseItem):
+    links = fields.Nested(Links)
+    timeline = fields.List(fields.Nested(TimelineEntry))
+
+
+class CaseQuery(Page):
+    customer_id = fields.String()
+    product = fields.String()
+    status = fields.String(validate=validate.OneOf(["open", "waiting_customer", "resolved",
+                                                    "closed"]))
+    priority = fields.String(validate=validate.OneOf(["P1", "P2", "P3", "P4"]))
+
+
+class CaseList(Schema):
+    items = fields.List(fields.Nested(CaseItem))
+    total = fields.Integer()
+
+
+class Reopen(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
