@@ -92,3 +92,32 @@ class CaseList(Schema):
 
 class Reopen(Schema):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class KpiQuery(Schema):
+    date_from = fields.AwareDateTime(data_key="from", load_default=None, default_timezone=None)
+    date_to = fields.AwareDateTime(data_key="to", load_default=None)
+    product = fields.String(load_default=None)
+    segment = fields.String(load_default=None)
+
+
+class Indicator(Schema):
+    value = fields.Float(allow_none=True)
+    formula = fields.String()
+
+
+class KpiFilters(Schema):
+    date_from = fields.DateTime(data_key="from", attribute="from", allow_none=True)
+    date_to = fields.DateTime(data_key="to", attribute="to", allow_none=True)
+    product = fields.String(allow_none=True)
+    segment = fields.String(allow_none=True)
+
+
+class KpiReport(Schema):
+    filters = fields.Nested(KpiFilters)
+    cases = fields.Integer()
+    resolved = fields.Integer()
+    indicators = fields.Dict(keys=fields.String(), values=fields.Nested(Indicator))
+    by_product = fields.Dict(keys=fields.String(), values=fields.Integer())
+    by_typology = fields.Dict(keys=fields.String(), values=fields.Integer())
+    by_tier = fields.Dict(keys=fields.String(), values=fields.Integer())

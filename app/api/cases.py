@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 
 from app.services import cases as service
+from app.services import kpis as kpi_service
 
 from . import case_schemas as schemas
 from .auth import actor, context
@@ -45,3 +46,12 @@ def reopen(body, case_id):
     case linked to this one (201)."""
     case, created = service.reopen(context(), actor(), case_id, body["reason"])
     return case, 201 if created else 200
+
+
+@blp.route("/kpis", methods=["GET"])
+@blp.arguments(schemas.KpiQuery, location="query")
+@blp.response(200, schemas.KpiReport)
+def kpis(query):
+    """Support KPIs of the cases created in [from, to): each indicator with its formula."""
+    actor()
+    return kpi_service.report(context(), **query)

@@ -1,0 +1,111 @@
+"""py-spy on the gunicorn workers while one client runs scenario-1 lifecycles (PostgreSQL).
+
+Two recordings of `profile_seconds` each: raw collapsed stacks (summarised here: self time by
+package, inclusive time of the app's own functions, top self-time functions) and a flamegraph
+SVG. Files: bench/results/profile-<ts>.{txt,svg,md}. Needs `py-spy` (pip install py-spy) and
+ptrace rights on the workers (root, or CAP_SYS_PTRACE).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections import Counter
+
+from bench.client import in_processes, lifecycle_loop
+from bench.report import RESULTS
+
+PACKAGES = (("psycopg", "psycopg (driver, waiting on PostgreSQL)"),
+            ("sqlalchemy", "SQLAlchemy"), ("SpiffWorkflow", "SpiffWorkflow"),
+            ("RestrictedPython", "RestrictedPython"), ("app/engine/sandbox", "app sandbox"),
+            ("jsonschema", "jsonschema"), ("marshmallow", "marshmallow"),
+            ("flask_smorest", "flask-smorest/webargs"), ("webargs", "flask-smorest/webargs"),
+            ("werkzeug", "Flask/Werkzeug"), ("flask", "Flask/Werkzeug"),
+            ("gunicorn", "gunicorn"), ("/json/", "json"), ("zlib", "zlib"),
+            ("uuid", "uuid"), ("app/", "app (own code)"), ("workers/", "app (own code)"))
+FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^:()]*)(?::\d+)?\)$")
+
+
+def profile_lifecycles(bench) -> None:
+    stack, res, seconds = bench.stack, bench.results, bench.sizes["profile_seconds"]
+    spy = shutil.which("py-spy")
+    if spy is None:
+        res.note("profile skipped: py-spy is not installed (pip install py-spy)")
+        return
+    base = RESULTS / f"profile-{res.started}"
+    RESULTS.mkdir(exist_ok=True)
+    for fmt, suffix in (("raw", ".txt"), ("flamegraph", ".svg")):
+        argv = [spy, "record", "--pid", str(stack.procs["web"].pid), "--subprocesses",
+                "--rate", "200", "--duration", str(int(seconds)), "--format", fmt,
+                "-o", f"{base}{suffix}"]
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        in_processes(lifecycle_loop, [(stack.port, stack.tokens, f"prof-{fmt}", 100_000,
+                                       seconds + 1.0)], timeout=seconds + 120)
+        _, err = proc.communicate(timeout=seconds + 60)
+        if proc.returncode != 0:
+            res.errors.append(f"py-spy failed: {err.decode()[-300:]}")
+            return
+    summary = summarize((base.with_suffix(".txt")).read_text())
+    res.extra["profile"] = summary
+    base.with_suffix(".md").write_text(render(summary))
+    print(render(summary, limit=12), flush=True)
+    res.note(f"profile: {base}.svg (flamegraph), {base}.md (hotspots)")
+
+
+def _frame(text: str) -> tuple[str, str]:
+    match = FRAME.match(text.strip())
+    return (match["func"], match["file"]) if match else (text.strip(), "")
+
+
+def summarize(raw: str) -> dict:
+    self_time, inclusive, packages = Counter(), Counter(), Counter()
+    total = 0
+    for line in raw.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        frames = [_frame(f) for f in stack.split(";") if not f.startswith(("process ", "thread "))]
+        if not frames:
+            continue
+        total += n
+        func, file = frames[-1]
+        self_time[f"{func} ({_short(file)})"] += n
+        packages[_package(file)] += n
+        for name in {f"{f} ({_short(p)})" for f, p in frames if _is_app(p)}:
+            inclusive[name] += n
+    share = (lambda c: [(k, round(100 * v / total, 1)) for k, v in c.most_common(25)]) \
+        if total else (lambda c: [])
+    return {"samples": total, "by_package_self": share(packages),
+            "app_inclusive": share(inclusive), "top_self": share(self_time)}
+
+
+def _is_app(path: str) -> bool:
+    return ("/app/" in path or "/workers/" in path or path.startswith(("app/", "workers/"))) \
+        and "site-packages" not in path
+
+
+def _short(path: str) -> str:
+    for marker in ("site-packages/", "/main/", "/ccf-head/", "lib/python3.11/"):
+        if marker in path:
+            return path.split(marker, 1)[1]
+    return path
+
+
+def _package(path: str) -> str:
+    for needle, name in PACKAGES:
+        if needle in path:
+            return name
+    return "other (stdlib, interpreter)"
+
+
+def render(summary: dict, limit: int = 25) -> str:
+    lines = [f"# py-spy hotspots ({summary['samples']} samples of gunicorn workers)", ""]
+    for title, key in (("Self time by package", "by_package_self"),
+                       ("Inclusive time of app functions", "app_inclusive"),
+                       ("Top self-time functions", "top_self")):
+        lines += [f"## {title}", ""]
+        lines += [f"- {pct:5.1f}%  {name}" for name, pct in summary[key][:limit]]
+        lines.append("")
+    return "\n".join(lines)
