@@ -17,16 +17,16 @@ import traceback
 
 
 SIZES = {
-    "full": {"s1_lifecycles": 300, "s1_warmup": 20, "s1_seconds": 120,
+    "full": {"s1_lifecycles": 300, "s1_warmup": 20, "s2_warmup": 2, "s1_seconds": 120,
              "s2_clients": 16, "s2_seconds": 20,
              "s4_tasks": 200_000, "s4_groups": 50, "s4_agents": 500, "s4_requests": 200,
-             "s5_timers": 10_000, "s5_spread": 60.0, "s5_lead": 8.0, "s5_limit": 400.0,
-             "s6_jobs": 2000, "s6_clients": 8, "s6_limit": 300.0,
+             "s5_timers": 10_000, "s5_spread": 60.0, "s5_lead": 8.0, "s5_limit": 120.0,
+             "s6_jobs": 1000, "s6_clients": 8, "s6_limit": 300.0,
              "s7_lifecycles": 200, "profile_seconds": 15.0},
-    "quick": {"s1_lifecycles": 25, "s1_warmup": 5, "s1_seconds": 30,
+    "quick": {"s1_lifecycles": 25, "s1_warmup": 5, "s2_warmup": 0, "s1_seconds": 30,
               "s2_clients": 16, "s2_seconds": 3,
               "s4_tasks": 5_000, "s4_groups": 50, "s4_agents": 500, "s4_requests": 30,
-              "s5_timers": 200, "s5_spread": 2.0, "s5_lead": 3.0, "s5_limit": 60.0,
+              "s5_timers": 100, "s5_spread": 2.0, "s5_lead": 3.0, "s5_limit": 60.0,
               "s6_jobs": 100, "s6_clients": 4, "s6_limit": 60.0,
               "s7_lifecycles": 15, "profile_seconds": 4.0},
 }
@@ -47,6 +47,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--web-threads", type=int, default=1)
     parser.add_argument("--inbox-sort", default="priority",
                         help="sort of the scenario-4 inbox (sla_risk once the API has it)")
+    parser.add_argument("--pg-synchronous-commit", default="on", choices=["on", "off"],
+                        help="off: no WAL flush wait per commit on the bench database (shows "
+                             "what the disk's fsync costs; not the app's durable default)")
     parser.add_argument("--app-root", default=None,
                         help="folder of the ClientConnect checkout to run (default: this one)")
     return parser.parse_args(argv)
@@ -62,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     runs = args.runs or (1 if args.quick else 3)
     sizes = dict(SIZES["quick" if args.quick else "full"], inbox_sort=args.inbox_sort)
     results = Results({"quick": args.quick, "runs": runs, "scenarios": numbers, "sizes": sizes,
-                       "web_workers": args.web_workers, "web_threads": args.web_threads})
+                       "web_workers": args.web_workers, "web_threads": args.web_threads,
+                       "pg_synchronous_commit": args.pg_synchronous_commit})
     registry = scenarios.load()
     for n in numbers:
         if n not in registry:
@@ -96,14 +100,14 @@ def _run_stack(backend, todo, args, sizes, runs, results) -> None:
 
     results.config["app_root"] = str(ROOT)
     print(f"== starting the {backend} stack", flush=True)
-    stack = SqliteStack() if backend == "sqlite" else PostgresStack(args.web_workers,
-                                                                    args.web_threads)
+    stack = SqliteStack() if backend == "sqlite" else PostgresStack(
+        args.web_workers, args.web_threads, synchronous_commit=args.pg_synchronous_commit)
     try:
         stack.start()
         bench = scenarios.Bench(stack, sizes, runs, results, args.profile)
         for item in todo:
             print(f"== scenario {item.number} on {backend}: {item.title}", flush=True)
-            t0 = time.monotonic()
+            t0, load = time.monotonic(), _load()
             try:
                 item.func(bench)
             except KeyboardInterrupt:
@@ -111,10 +115,19 @@ def _run_stack(backend, todo, args, sizes, runs, results) -> None:
             except Exception as exc:  # noqa: BLE001 - one scenario's failure is reported
                 traceback.print_exc()
                 results.errors.append(f"scenario {item.number} ({backend}): {exc!r}")
-            print(f"   done in {time.monotonic() - t0:.1f}s", flush=True)
+            took = time.monotonic() - t0
+            results.extra.setdefault("load", {})[f"{item.number}-{backend}"] = [load, _load()]
+            results.note(f"scenario {item.number} ({backend}): {took:.0f}s, load average "
+                         f"{load:.1f} before, {_load():.1f} after ({os.cpu_count()} cores)")
+            print(f"   done in {took:.1f}s", flush=True)
     finally:
         stack.close()
         results.extra.setdefault("logs", []).append(str(stack.tmp))
+
+
+def _load() -> float:
+    with open("/proc/loadavg") as handle:
+        return float(handle.read().split()[0])
 
 
 def _interrupt(*_args) -> None:

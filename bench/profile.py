@@ -15,7 +15,9 @@ from collections import Counter
 
 from bench.client import in_processes, lifecycle_loop
 from bench.report import RESULTS
+from bench.stack import ROOT
 
+BUSY = "handle_request"  # samples of a worker serving a request (idle workers are left out)
 PACKAGES = (("psycopg", "psycopg (driver, waiting on PostgreSQL)"),
             ("sqlalchemy", "SQLAlchemy"), ("SpiffWorkflow", "SpiffWorkflow"),
             ("RestrictedPython", "RestrictedPython"), ("app/engine/sandbox", "app sandbox"),
@@ -23,7 +25,8 @@ PACKAGES = (("psycopg", "psycopg (driver, waiting on PostgreSQL)"),
             ("flask_smorest", "flask-smorest/webargs"), ("webargs", "flask-smorest/webargs"),
             ("werkzeug", "Flask/Werkzeug"), ("flask", "Flask/Werkzeug"),
             ("gunicorn", "gunicorn"), ("/json/", "json"), ("zlib", "zlib"),
-            ("uuid", "uuid"), ("app/", "app (own code)"), ("workers/", "app (own code)"))
+            ("uuid", "uuid"), (f"{ROOT}/app/", "app (own code)"),
+            (f"{ROOT}/workers/", "app (own code)"))
 FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^:()]*)(?::\d+)?\)$")
 
 
@@ -37,7 +40,7 @@ def profile_lifecycles(bench) -> None:
     RESULTS.mkdir(exist_ok=True)
     for fmt, suffix in (("raw", ".txt"), ("flamegraph", ".svg")):
         argv = [spy, "record", "--pid", str(stack.procs["web"].pid), "--subprocesses",
-                "--rate", "200", "--duration", str(int(seconds)), "--format", fmt,
+                "--rate", "200", "--full-filenames", "--duration", str(int(seconds)), "--format", fmt,
                 "-o", f"{base}{suffix}"]
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         in_processes(lifecycle_loop, [(stack.port, stack.tokens, f"prof-{fmt}", 100_000,
@@ -46,11 +49,28 @@ def profile_lifecycles(bench) -> None:
         if proc.returncode != 0:
             res.errors.append(f"py-spy failed: {err.decode()[-300:]}")
             return
+    _statements(stack, res)
     summary = summarize((base.with_suffix(".txt")).read_text())
     res.extra["profile"] = summary
     base.with_suffix(".md").write_text(render(summary))
     print(render(summary, limit=12), flush=True)
     res.note(f"profile: {base}.svg (flamegraph), {base}.md (hotspots)")
+
+
+def _statements(stack, res) -> None:
+    """SQL statements / commits / pool checkouts per call (bench/statements.py)."""
+    import json
+    import sys
+    out = subprocess.run([sys.executable, "-m", "bench.statements", "5"], cwd=ROOT,
+                         env=stack.env, capture_output=True, text=True, timeout=300)
+    if out.returncode != 0:
+        res.errors.append(f"statement count failed: {out.stderr[-300:]}")
+        return
+    counts = json.loads(out.stdout.strip().splitlines()[-1])
+    res.extra["statements_per_call"] = counts
+    for call, c in counts.items():
+        res.add(f"s1.pg.sql.{call}", f"S1 pg SQL statements per {call} (+commits, checkouts)",
+                f"(+{c.get('commits', 0):g}, {c.get('checkouts', 0):g})", c.get("statements", 0))
 
 
 def _frame(text: str) -> tuple[str, str]:
@@ -66,9 +86,9 @@ def summarize(raw: str) -> dict:
         if not stack or not count.isdigit():
             continue
         n = int(count)
-        frames = [_frame(f) for f in stack.split(";") if not f.startswith(("process ", "thread "))]
-        if not frames:
+        if BUSY not in stack:
             continue
+        frames = [_frame(f) for f in stack.split(";") if not f.startswith(("process ", "thread "))]
         total += n
         func, file = frames[-1]
         self_time[f"{func} ({_short(file)})"] += n
@@ -82,12 +102,11 @@ def summarize(raw: str) -> dict:
 
 
 def _is_app(path: str) -> bool:
-    return ("/app/" in path or "/workers/" in path or path.startswith(("app/", "workers/"))) \
-        and "site-packages" not in path
+    return path.startswith((f"{ROOT}/app/", f"{ROOT}/workers/"))
 
 
 def _short(path: str) -> str:
-    for marker in ("site-packages/", "/main/", "/ccf-head/", "lib/python3.11/"):
+    for marker in ("site-packages/", f"{ROOT}/", "lib/python3.11/"):
         if marker in path:
             return path.split(marker, 1)[1]
     return path
@@ -101,7 +120,8 @@ def _package(path: str) -> str:
 
 
 def render(summary: dict, limit: int = 25) -> str:
-    lines = [f"# py-spy hotspots ({summary['samples']} samples of gunicorn workers)", ""]
+    lines = [f"# py-spy hotspots ({summary['samples']} samples of gunicorn workers serving a "
+             "request; % of those)", ""]
     for title, key in (("Self time by package", "by_package_self"),
                        ("Inclusive time of app functions", "app_inclusive"),
                        ("Top self-time functions", "top_self")):

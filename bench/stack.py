@@ -71,16 +71,18 @@ class Proc:
     def alive(self) -> bool:
         return self.popen.poll() is None
 
-    def stop(self, sig=signal.SIGTERM, timeout: float = PROCESS_TIMEOUT) -> None:
+    def signal(self) -> None:
+        """Ask it to stop: gunicorn's quick shutdown (SIGINT), SIGTERM for the rest."""
         if self.alive():
-            try:
-                self.popen.send_signal(sig)
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.popen.pid, signal.SIGKILL)  # its own group, created by us
-                self.popen.wait(5)
-            except ProcessLookupError:
-                pass
+            self.popen.send_signal(signal.SIGINT if self.name == "web" else signal.SIGTERM)
+
+    def stop(self, timeout: float = PROCESS_TIMEOUT) -> None:
+        self.signal()
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.popen.pid, signal.SIGKILL)  # its own group, created by us
+            self.popen.wait(5)
         self.handle.close()
 
 
@@ -128,6 +130,8 @@ class Stack:
         return children(master.pid) if master else []
 
     def close(self) -> None:
+        for proc in self.procs.values():  # all at once, then wait for each
+            proc.signal()
         for name in list(self.procs):
             self.stop(name)
 
@@ -161,8 +165,9 @@ class PostgresStack(Stack):
     backend = "postgresql"
 
     def __init__(self, web_workers: int, web_threads: int = 1, workers: int = 2,
-                 tickers: int = 1):
+                 tickers: int = 1, synchronous_commit: str = "on"):
         super().__init__()
+        self.synchronous_commit = synchronous_commit
         self.dbname = f"bench_{time.strftime('%Y%m%d_%H%M%S')}_{os.getpid()}"
         self.database_url = f"postgresql://postgres@127.0.0.1:5432/{self.dbname}"
         self.env.update(DATABASE_URL=self.database_url, REDIS_URL=REDIS_URL)
@@ -173,6 +178,9 @@ class PostgresStack(Stack):
     def start(self) -> PostgresStack:
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{self.dbname}"')
+            if self.synchronous_commit != "on":  # only this bench database
+                conn.execute(f'ALTER DATABASE "{self.dbname}" SET synchronous_commit = '
+                             f'{self.synchronous_commit}')
         self._created = True
         Redis.from_url(REDIS_URL).flushdb()
         outputs = run_cli(self.env, [["db", "upgrade"], ["deploy", *map(str, DEPLOY)], *USER_COMMANDS,
@@ -200,6 +208,8 @@ class PostgresStack(Stack):
 
     def _scale(self, prefix: str, n: int, command: list[str]) -> None:
         names = sorted(x for x in self.procs if x.startswith(prefix + "-"))
+        for name in names[n:]:
+            self.procs[name].signal()
         for name in names[n:]:
             self.stop(name)
         for i in range(len(names), n):

@@ -146,7 +146,7 @@ def test_cli_import_prints_counts_and_bad_lines(cli_db, tmp_path):
 
     assert result.exit_code == 1, result.output
     assert result.stdout.strip() == "created: 3, updated: 0"
-    lines = result.stderr.splitlines()
+    lines = [line for line in result.stderr.splitlines() if line.startswith("line ")]
     assert [line.split(":")[0:2] for line in lines] == [
         [f"line {n}", f" {field}"] for n, field in EXPECTED_ERRORS]
     assert lines[0] == "line 3: segment: one of personas, pyme, empresas, corporativo"

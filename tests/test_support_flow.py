@@ -78,6 +78,7 @@ def test_first_contact_resolution(support, ctx):
     assert case["priority"] == "P1" and case["due_at"]
     task = _only_task(pia, case["instance_id"])
     assert task["assignee"] == "pia" and task["candidate_groups"] == ["posventa"]
+    assert task["instructions"]  # the N1 solution guide of the typology
     assert task["form"]["schema"]["properties"]["action"]["enum"] == [
         "resolve", "escalate", "request_info"]
     _complete(pia, task, {"action": "resolve"}, status=422)

@@ -46,3 +46,19 @@ class InlineDispatcher:
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True)
+
+
+class SyncDispatcher:
+    """Runs each job right away in the caller's thread, after the caller's commit (the
+    demo-data generator: emails, thrown messages and their follow-ups happen at the
+    simulated time of the action that caused them)."""
+
+    def __init__(self, run):
+        self._run = run
+
+    def dispatch(self, job_ids: list[int]) -> None:
+        for job_id in job_ids:
+            try:
+                self._run(job_id)
+            except Exception:
+                log.exception("job %s failed unexpectedly", job_id)

@@ -71,6 +71,8 @@ class TaskItem(Schema):
     id = fields.Integer()
     name = fields.String()
     title = fields.String(allow_none=True)
+    instructions = fields.String(allow_none=True,
+                                 metadata={"description": "guidance shown with the task"})
     instance_id = fields.Integer()
     process_key = fields.String()
     assignee = fields.String(allow_none=True)

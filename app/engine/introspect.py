@@ -126,6 +126,7 @@ def _user_task_view(task, script_engine) -> UserTaskView:
         due_at=parse_datetime(evaluate("dueAt")),
         assignee=_as_str(evaluate("assigneeExpression")),
         form_enums=_form_enums(props, evaluate),
+        instructions=_as_str(evaluate("instructionsExpression")),
     )
 
 

@@ -18,6 +18,7 @@ class UserTaskView:
     due_at: datetime | None
     assignee: str | None = None
     form_enums: dict | None = None
+    instructions: str | None = None
 
 
 @dataclass(frozen=True)

@@ -127,6 +127,7 @@ class Task(Base):
     form_key: Mapped[str | None] = mapped_column(String(255))
     ui_form_key: Mapped[str | None] = mapped_column(String(255))
     form_enums: Mapped[dict | None]
+    instructions: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     completed_at: Mapped[datetime | None]

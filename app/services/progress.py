@@ -66,7 +66,8 @@ def _add_task(session: Session, instance: ProcessInstance, view) -> None:
         title=view.title, process_key=instance.process_key,
         candidate_groups=list(view.candidate_groups), priority=view.priority or 3,
         due_at=view.due_at, form_key=view.form_key, ui_form_key=view.ui_form_key,
-        form_enums=view.form_enums, assignee=view.assignee, status=TaskStatus.OPEN,
+        form_enums=view.form_enums, assignee=view.assignee, instructions=view.instructions,
+        status=TaskStatus.OPEN,
         created_at=utcnow(),
     )
     session.add(task)

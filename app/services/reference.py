@@ -5,7 +5,6 @@ DMN (`app.services.routing.groups_for`) and are merged into the product listing.
 
 from __future__ import annotations
 
-import importlib.util
 import unicodedata
 
 from sqlalchemy import delete, func, select
@@ -15,6 +14,8 @@ from sqlalchemy.orm import Session
 from app.domain.access import Actor, can_deploy, require
 from app.domain.errors import Conflict, NotFound, ValidationFailed
 from app.persistence.crm import Product, Typology
+
+from . import routing
 
 PRODUCT_KEYS = ("name", "active", "typologies")
 PATCH_KEYS = ("name", "active", "typologies", "add_typologies")
@@ -113,11 +114,7 @@ def merge_groups(products: list[dict], groups: dict[str, dict]) -> list[dict]:
 
 
 def _groups(ctx, names: list[str]) -> dict[str, dict]:
-    if not names or importlib.util.find_spec("app.services.routing") is None:
-        return {}
-    from app.services import routing
-
-    return routing.groups_for(ctx, names)
+    return routing.groups_for(ctx, names) if names else {}
 
 
 # --- reading --------------------------------------------------------------------

@@ -35,6 +35,7 @@ def instance_detail(session: Session, instance: ProcessInstance, definition: Pro
 def task_item(task: Task, forms: dict | None) -> dict:
     return {
         "id": task.id, "name": task.name, "title": task.title, "instance_id": task.instance_id,
+        "instructions": task.instructions,
         "process_key": task.process_key, "assignee": task.assignee,
         "candidate_groups": task.candidate_groups, "priority": task.priority,
         "due_at": task.due_at, "created_at": task.created_at, "status": task.status,

@@ -20,12 +20,13 @@ def concurrent(bench: Bench) -> None:
     stack, res = bench.stack, bench.results
     clients, seconds = bench.sizes["s2_clients"], bench.sizes["s2_seconds"]
     for run in range(bench.runs):
-        start_at = time.time() + 3.0  # every client spawned, warmed and waiting
-        args = [(stack.port, stack.tokens, f"s2-{run}-{c}", 100_000, seconds, start_at, 2)
+        start_at = time.time() + 3.0 + 2.0 * bench.sizes["s2_warmup"]  # all spawned and warm
+        args = [(stack.port, stack.tokens, f"s2-{run}-{c}", 100_000, seconds, start_at,
+                 bench.sizes["s2_warmup"])
                 for c in range(clients)]
         result = merge(in_processes(lifecycle_loop, args, timeout=seconds + 180))
         res.errors += [f"s2: {e}" for e in result.errors[:5]]
-        elapsed = max(1e-9, result.last - start_at)
+        elapsed = max(1e-9, result.last - result.first)
         s = result.samples
         calls = [v for c in CALLS for v in s.get(c, [])]
         completions = s.get("complete_a", []) + s.get("complete_b", [])
