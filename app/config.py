@@ -54,7 +54,8 @@ class Settings:
         env = dict(os.environ if env is None else env)
         instance_dir = Path(env.get("CLIENTCONNECT_INSTANCE_DIR", _here("instance")))
         return cls(
-            database_url=env.get("DATABASE_URL") or f"sqlite:///{instance_dir / 'clientconnect.db'}",
+            database_url=(env.get("DATABASE_URL")
+                          or f"sqlite:///{instance_dir / 'clientconnect.db'}"),
             redis_url=env.get("REDIS_URL") or None,
             secret_key=env.get("SECRET_KEY", cls.secret_key),
             instance_dir=instance_dir,

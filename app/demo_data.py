@@ -22,7 +22,7 @@ from bisect import bisect_left, bisect_right
 from collections import Counter
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 import time_machine
@@ -49,7 +49,7 @@ REOPEN = 0.03         # the customer reopens it inside the 5-business-day window
 REINCIDENCE = 0.08    # same customer, product and typology as a case of the last 30 days
 IMPACTS = {"one_user": 80, "several_users": 15, "whole_service": 5}
 CHANNELS = {"email": 40, "phone": 25, "portal": 20, "chat": 15}
-# product: (weight, target mean resolution in business hours; SLAs are in sla.dmn)
+# product: (weight, target mean resolution in business hours; the SLAs are in sla.dmn)
 PRODUCTS = {
     "Pagos": (24, 15.0),            # thesis: 1.5 days against a 1-day SLA
     "Sucursal Digital": (20, 9.2),  # thesis: 9.2 hours against 8
@@ -57,13 +57,13 @@ PRODUCTS = {
     "Tarjetas": (8, 12.0), "Adquirencia": (6, 13.0), "Pasarela de Pagos": (6, 12.0),
     "Swift": (5, 16.0), "Transporte de Efectivo": (3, 15.0),
 }
-# delays in business minutes: (median, sigma) of a lognormal, clipped to (low, high)
-N1_DELAY = (40, 0.9, 3, 480)         # minutes to a few hours
-N2_DELAY = (300, 0.8, 30, 3000)      # hours to 1-3 days (times the product's pace)
-N3_DELAY = (1200, 0.5, 600, 3000)    # 1-5 days
+# delays in business minutes: (median, sigma) of a lognormal, clipped to [low, high]
+N1_DELAY = (40, 0.9, 3, 480)       # minutes to a few hours
+N2_DELAY = (300, 0.8, 30, 3000)    # hours to 1-3 days, times the product's pace (n2_pace)
+N3_DELAY = (1200, 0.5, 600, 3000)  # 1-5 days
 CONFIRM_DELAY = (60, 0.6, 10, 600)
-ANSWER_MINUTES = (60, 1440)          # the customer's answer: 1-24 business hours
-REOPEN_MINUTES = (120, 2400)         # the customer reopens after 2 h - 4 days (window: 5)
+ANSWER_MINUTES = (60, 1440)        # the customer answers after 1-24 business hours
+REOPEN_MINUTES = (120, 2400)       # the customer reopens after 2 h - 4 days (window: 5)
 # segment: (share of customers, value ranks, case activity, sensitivity weights low/med/high)
 SEGMENTS = {
     "personas": (0.15, (60, 100), 0.6, (6, 3, 1)),
@@ -71,10 +71,9 @@ SEGMENTS = {
     "empresas": (0.33, (15, 60), 1.8, (3, 5, 2)),
     "corporativo": (0.22, (1, 30), 3.0, (1, 4, 5)),
 }
-CUSTOMERS, POSVENTA, MANAGERS = 300, 6, 4
-PASSWORD = "demo1234"
+CUSTOMERS, POSVENTA, MANAGERS, PASSWORD = 300, 6, 4, "demo1234"
 HOURS = (0, 0, 0, 0, 0, 1, 2, 4, 9, 12, 13, 11, 6, 7, 11, 11, 9, 6, 3, 2, 1, 1, 0, 0)  # Bogota
-WEEKDAYS = (1.2, 1.1, 1.0, 1.0, 0.9)
+WEEKDAYS = (1.2, 1.1, 1.0, 1.0, 0.9)  # Monday to Friday
 TICK = timedelta(hours=1)
 CALENDAR = BusinessCalendar.default()
 
@@ -84,25 +83,19 @@ HEADS = ("Inversiones", "Comercializadora", "Distribuidora", "Transportes", "Con
 PLACES = ("Andina", "del Valle", "El Dorado", "La Sabana", "Santandereana", "del Caribe",
           "Antioqueña", "Los Andes", "del Pacífico", "Nevado", "Magdalena", "Tequendama",
           "Cafetera", "Boyacense", "Llanera", "Altamira", "San Jorge", "del Sinú", "Quimbaya",
-          "Tayrona", "Guadalupe", "Chicamocha", "Cauca", "Orinoco", "Monserrate")
+          "Tayrona", "Guadalupe", "Chicamocha", "Cauca", "Orinoco")
 LEGAL = ("S.A.S.", "S.A.", "Ltda.", "S.A.S.", "& Cía. S.A.S.")
 FIRST = ("María", "José", "Luis", "Ana", "Carlos", "Luz", "Jorge", "Sandra", "Andrés",
          "Claudia", "Juan", "Diana", "Camilo", "Paola", "Alejandro", "Natalia")
 LAST = ("Rodríguez", "Gómez", "González", "Martínez", "García", "López", "Hernández", "Ríos",
         "Ramírez", "Pérez", "Díaz", "Torres", "Rojas", "Vargas", "Moreno", "Ospina", "Zapata")
 TEXTS = {
-    "question": ("Número de referencia y fecha de la operación", "Soporte del archivo enviado",
-                 "Captura de pantalla del error", "Número de convenio o cuenta afectada"),
-    "info": ("Adjunto el soporte solicitado", "La referencia es la indicada en el adjunto",
-             "Enviamos la captura del error por correo"),
-    "escalate": ("Requiere revisión del área de operaciones",
-                 "No se puede resolver en primer contacto", "Requiere validación en el sistema"),
-    "solution": ("Se aplicó el ajuste y se confirmó con el cliente",
-                 "Se reprocesó la operación", "Se corrigió la parametrización del cliente"),
-    "incident": ("Falla de la plataforma que afecta a varios clientes",
-                 "Error recurrente en la interfaz con el core"),
-    "fix": ("Se liberó el bloqueo y se reprocesó el lote", "Certificado renovado en la interfaz",
-            "Configuración corregida y desplegada"),
+    "question": ("Referencia y fecha de la operación", "Soporte del archivo enviado"),
+    "info": ("Adjunto el soporte solicitado", "Enviamos la captura del error por correo"),
+    "escalate": ("Requiere revisión de operaciones", "Requiere validación en el sistema"),
+    "solution": ("Se aplicó el ajuste y se confirmó con el cliente", "Se reprocesó la operación"),
+    "incident": ("Falla de la plataforma que afecta a varios clientes", "Error en la interfaz"),
+    "fix": ("Se liberó el bloqueo y se reprocesó el lote", "Configuración corregida"),
     "reopen": ("El problema volvió a presentarse", "La solución no funcionó"),
 }
 
@@ -124,10 +117,9 @@ class Case:
     channel: str
     ask_info: bool = False
     reopen: bool = False
-    true_product: str | None = None
+    true_product: str | None = None  # where a misrouted case belongs
     case_id: int | None = None
     instance_id: int | None = None
-    misrouted: bool = False
 
 
 # --- drawing the dataset (pure: a seeded random.Random in, plain values out) ----------
@@ -141,7 +133,7 @@ def delay(rng: random.Random, spec: tuple, scale: float = 1.0) -> float:
 
 
 def n2_pace(target_hours: float) -> float:
-    """The N2 delay factor that makes a product's mean resolution about `target_hours`."""
+    """The N2 delay factor giving a product a mean resolution of about `target_hours`."""
     def mean(spec):
         return spec[0] * math.exp(spec[1] ** 2 / 2)
     base = (mean(N1_DELAY) + INFO_REQUEST * (sum(ANSWER_MINUTES) / 2 + mean(N1_DELAY))
@@ -157,17 +149,18 @@ def nit(rng: random.Random) -> str:
     return f"{base}-{rest if rest < 2 else 11 - rest}"
 
 
-def _ascii(text: str) -> list[str]:
+def _words(text: str) -> list[str]:
     plain = unicodedata.normalize("NFKD", text.casefold())
     return "".join(c for c in plain if c.isalnum() or c == " ").split()
 
 
 def make_customers(rng, count: int, agents: list[str], managers: list[str]) -> list[dict]:
+    """`count` customers of every segment, with unique NITs and emails."""
     segments = [s for s, spec in SEGMENTS.items() for _ in range(max(1, round(spec[0] * count)))]
     taken, customers = set(), []
     for index, segment in enumerate(segments[:count]):
         _, (low, high), _, sensitivity = SEGMENTS[segment]
-        for _ in range(100):  # company names and NITs are unique in a dataset
+        for _ in range(100):
             name, ident, email = _person(rng, index) if segment == "personas" else _company(rng)
             if not taken & {ident, email}:
                 break
@@ -182,16 +175,16 @@ def make_customers(rng, count: int, agents: list[str], managers: list[str]) -> l
 
 def _company(rng) -> tuple[str, str, str]:
     head, place = rng.choice(HEADS), rng.choice(PLACES)
-    slug = "-".join(_ascii(f"{head} {place}"))
     mailbox = rng.choice(("tesoreria", "operaciones", "pagos", "contabilidad"))
-    return f"{head} {place} {rng.choice(LEGAL)}", nit(rng), f"{mailbox}@{slug}.example"
+    return (f"{head} {place} {rng.choice(LEGAL)}", nit(rng),
+            f"{mailbox}@{'-'.join(_words(f'{head} {place}'))}.example")
 
 
 def _person(rng, index: int) -> tuple[str, str, str]:
     first, last, second = rng.choice(FIRST), rng.choice(LAST), rng.choice(LAST)
-    ident = str(rng.choice((10, 52, 79, 80)) * 10**8 + rng.randrange(10**8))
-    user = ".".join(_ascii(f"{first} {last}"))
-    return f"{first} {last} {second}", ident, f"{user}{index}@correo.example"
+    ident = str(rng.choice((10, 52, 79, 80)) * 10**8 + rng.randrange(10**8))  # a cédula
+    return (f"{first} {last} {second}", ident,
+            f"{'.'.join(_words(f'{first} {last}'))}{index}@correo.example")
 
 
 def registration_times(rng, start: datetime, end: datetime, months: int, per_month: int):
@@ -200,9 +193,10 @@ def registration_times(rng, start: datetime, end: datetime, months: int, per_mon
     span, times = (end - start) / months, []
     for month in range(months):
         low, high = start + month * span, start + (month + 1) * span
-        days = [d for d in _dates(low, high) if CALENDAR.is_working_day(d)]
-        weights = [WEEKDAYS[d.weekday()] for d in days]
-        drawn = []
+        first = low.astimezone(CALENDAR.zone).date()
+        days = [d for d in (first + timedelta(days=n) for n in range((high - low).days + 2))
+                if CALENDAR.is_working_day(d)]
+        weights, drawn = [WEEKDAYS[d.weekday()] for d in days], []
         while len(drawn) < per_month:
             day = rng.choices(days, weights=weights)[0]
             hour = rng.choices(range(24), weights=HOURS)[0]
@@ -214,24 +208,24 @@ def registration_times(rng, start: datetime, end: datetime, months: int, per_mon
     return times
 
 
-def _dates(low: datetime, high: datetime) -> list[date]:
-    first, last = low.astimezone(CALENDAR.zone).date(), high.astimezone(CALENDAR.zone).date()
-    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
-
-
 def plan_cases(rng, catalog: dict, customers: list[dict], times: list[datetime]) -> list[Case]:
-    """One scripted case per registration time, in order; reincidences are deliberate
-    (other cases avoid repeating a customer, product and typology within 31 days)."""
+    """One scripted case per registration time, in order. Reincidences are deliberate: the
+    other cases avoid a customer, product and typology seen in the previous 31 days."""
     weights = {p: PRODUCTS.get(p, (1, 0))[0] for p in catalog}
     activity = [SEGMENTS[c["segment"]][2] * rng.lognormvariate(0, 0.5) for c in customers]
     seen: dict[tuple, datetime] = {}
     cases: list[Case] = []
+    times = sorted(times)
     for at in times:
-        window = cases[bisect_left(times, at - timedelta(days=28)):
-                       bisect_right(times, at - timedelta(hours=1))]
-        earlier = [c for c in window if not c.true_product]
+        earlier = [c for c in cases[bisect_left(times, at - timedelta(days=28)):
+                                    bisect_right(times, at - timedelta(hours=1))]
+                   if not c.true_product]
         if earlier and rng.random() < REINCIDENCE:
-            case = _again(rng, rng.choice(earlier), catalog, at)
+            same, path = rng.choice(earlier), _path(rng)
+            if path == "misroute" or (path == "n1" and not
+                                      catalog[same.product]["typologies"][same.typology]):
+                path = "n2"
+            case = _case(rng, at, same.customer, same.product, same.typology, path)
         else:
             case = _fresh(rng, catalog, weights, customers, activity, at, seen)
         for product in filter(None, (case.product, case.true_product)):
@@ -252,19 +246,16 @@ def _case(rng, at, customer, product, typology, path, true_product=None) -> Case
 
 
 def _fresh(rng, catalog, weights, customers, activity, at, seen) -> Case:
-    path, product = _path(rng), _pick(rng, weights)
+    path, product, true_product = _path(rng), _pick(rng, weights), None
     typologies = catalog[product]["typologies"]
     resolvable = [t for t, n1 in typologies.items() if n1]
-    true_product = None
-    if path == "n1" and not resolvable:
-        path = "n2"
-    if path == "n1":
+    if path == "n1" and resolvable:
         typology = rng.choice(resolvable)
-    elif path == "misroute" and len(weights) > 1:
+    elif path == "misroute" and len(weights) > 1:  # "Otros": the customer could not tell
         true_product = _pick(rng, {p: w for p, w in weights.items() if p != product})
         typology = "Otros" if "Otros" in typologies else rng.choice(list(typologies))
     else:
-        path, typology = ("n2" if path == "misroute" else path), rng.choice(list(typologies))
+        path, typology = path if path == "incident" else "n2", rng.choice(list(typologies))
     for _ in range(50):
         customer = rng.choices(customers, weights=activity)[0]
         keys = [(customer["id"], p, typology) for p in (product, true_product) if p]
@@ -273,15 +264,7 @@ def _fresh(rng, catalog, weights, customers, activity, at, seen) -> Case:
     return _case(rng, at, customer, product, typology, path, true_product)
 
 
-def _again(rng, earlier: Case, catalog, at) -> Case:
-    path = _path(rng)
-    if path == "misroute" or (path == "n1" and not catalog[earlier.product]["typologies"]
-                              [earlier.typology]):
-        path = "n2"
-    return _case(rng, at, earlier.customer, earlier.product, earlier.typology, path)
-
-
-# --- setup: model, reference data, team, customers --------------------------------------
+# --- setup: model, reference data, team ----------------------------------------------
 def _ensure_model(ctx) -> None:
     with ctx.unit() as session:
         deployed = session.scalar(select(ProcessDefinition.id).where(
@@ -297,15 +280,14 @@ def _ensure_model(ctx) -> None:
 
 
 def team_spec(catalog: dict) -> dict[str, tuple[str, list[str]]]:
-    """username: (role, groups): post-sale agents, account managers, 2 agents per N2 group,
-    1 per N3 group (2 when it serves several products) and an operator."""
+    """username: (role, groups): an operator, post-sale agents, account managers, 2 agents
+    per N2 group and 1 per N3 group (2 when it serves several products)."""
     spec = {"supervisor": ("operator", [])}
     spec |= {f"posventa{i}": ("agent", ["posventa"]) for i in range(1, POSVENTA + 1)}
     spec |= {f"gerente{i}": ("agent", ["managers"]) for i in range(1, MANAGERS + 1)}
-    n3 = Counter(item["n3_group"] for item in catalog.values())
     for group in sorted({item["n2_group"] for item in catalog.values()}):
         spec |= {f"{group}_{i}": ("agent", [group]) for i in (1, 2)}
-    for group, products in sorted(n3.items()):
+    for group, products in sorted(Counter(i["n3_group"] for i in catalog.values()).items()):
         spec |= {f"{group}_{i}": ("agent", [group]) for i in range(1, min(products, 2) + 1)}
     return spec
 
@@ -320,49 +302,49 @@ def _tokens(ctx, spec: dict) -> dict[str, str]:
 # --- the simulation ---------------------------------------------------------------
 class Simulation:
     def __init__(self, ctx, rng, echo):
-        self.ctx, self.rng, self.echo = ctx, rng, echo
+        self.rng, self.echo = rng, echo
         self.client = create_app(context=ctx).test_client()
         self.ticker = Ticker(ctx, ctx.dispatcher)
         self.tokens = _tokens(ctx, {"supervisor": ("operator", [])})
         self.catalog = {p["name"]: {"n2_group": p["n2_group"], "n3_group": p["n3_group"],
                                     "typologies": {t["name"]: t["n1_resolvable"]
                                                    for t in p["typologies"]}}
-                        for p in self.call("supervisor", "get", "/api/products", 200)["items"]
+                        for p in self.call("supervisor", "get", "/api/products")["items"]
                         if p["active"] and p["typologies"] and p["n2_group"]}
         self.spec = team_spec(self.catalog)
         self.tokens |= _tokens(ctx, self.spec)
-        self.queue: list = []
-        self.order = itertools.count()
-        self.counts: Counter = Counter()
+        self.queue, self.order, self.counts = [], itertools.count(), Counter()
 
     def staff(self, group: str) -> list[str]:
         return [u for u, (_, groups) in self.spec.items() if group in groups]
 
-    def call(self, user: str, method: str, url: str, expected: int, **kwargs) -> dict:
-        headers = {"Authorization": f"Bearer {self.tokens[user]}"}
-        response = getattr(self.client, method)(url, headers=headers, **kwargs)
-        if response.status_code != expected:
+    def request(self, user: str, method: str, url: str, **kwargs):
+        return getattr(self.client, method)(
+            url, headers={"Authorization": f"Bearer {self.tokens[user]}"}, **kwargs)
+
+    def call(self, user: str, method: str, url: str, expected=(200,), **kwargs):
+        response = self.request(user, method, url, **kwargs)
+        if response.status_code not in expected:
             raise DemoError(f"{method.upper()} {url} as {user}: {response.status_code} "
                             f"{response.get_data(as_text=True)[:500]}")
         return response.get_json()
 
     def customers(self, customers: list[dict]) -> list[dict]:
-        """Create the customers (an existing NIT keeps its record and is used as it is)."""
+        """Create the customers; a NIT that exists keeps its record and is used as it is."""
         kept = []
         for customer in customers:
-            response = self.client.post("/api/customers", json=customer, headers={
-                "Authorization": f"Bearer {self.tokens['supervisor']}"})
-            if response.status_code == 409:
-                customer = self.call("supervisor", "get", f"/api/customers/{customer['id']}", 200)
-            elif response.status_code != 201:
-                raise DemoError(f"customer {customer['id']}: {response.get_json()}")
+            created = self.request("supervisor", "post", "/api/customers", json=customer)
+            if created.status_code == 409:
+                customer = self.call("supervisor", "get", f"/api/customers/{customer['id']}")
+            elif created.status_code != 201:
+                raise DemoError(f"customer {customer['id']}: {created.get_data(as_text=True)}")
             if customer.get("n1_agent") in self.tokens and customer.get("email"):
                 kept.append({k: customer[k] for k in ("id", "segment", "n1_agent")})
         return kept
 
-    # the loop ------------------------------------------------------------------------
     def run(self, cases: list[Case], start: datetime, end: datetime, months: int) -> None:
-        self.end, started = end, time.perf_counter()
+        """Every event in time order, the clock moved to each; a ticker pass every hour."""
+        self.end, self.started = end, time.perf_counter()
         for case in cases:
             self.schedule(case.at, "register", case)
         self.schedule(start, "tick")
@@ -371,38 +353,43 @@ class Simulation:
             while self.queue:
                 at, _, kind, case = heapq.heappop(self.queue)
                 while marks and at >= marks[0]:
-                    self.progress(months - len(marks) + 1, months, marks.pop(0), started)
+                    self.progress(months - len(marks) + 1, months, marks.pop(0))
                 clock.move_to(at)
                 getattr(self, kind)(at, case)
             clock.move_to(end)
             self.ticker.tick()
         while marks:
-            self.progress(months - len(marks) + 1, months, marks.pop(0), started)
+            self.progress(months - len(marks) + 1, months, marks.pop(0))
 
-    def progress(self, month: int, months: int, until: datetime, started: float) -> None:
+    def progress(self, month: int, months: int, until: datetime) -> None:
         self.echo(f"month {month}/{months} (to {until:%Y-%m-%d}): "
-                  f"{self.counts['register']} registered, {self.counts['resolved']} resolved, "
-                  f"{self.counts['reopen']} reopened, {time.perf_counter() - started:.0f}s")
+                  f"{self.counts['register']} registered, {self.counts['resolved']} resolutions, "
+                  f"{self.counts['reopen']} reopened, {time.perf_counter() - self.started:.0f}s")
 
     def schedule(self, at: datetime, kind: str, case: Case | None = None) -> None:
-        if at <= self.end:
+        if at <= self.end:  # later actions are still to come: those cases stay open
             heapq.heappush(self.queue, (at, next(self.order), kind, case))
 
-    def after(self, at: datetime, kind: str, case: Case, minutes: float) -> None:
+    def after(self, at: datetime, kind: str, case: Case, minutes: float | None = None) -> None:
+        """Schedule `kind` some business minutes later (by default: that tier's work time)."""
+        if minutes is None:
+            spec = {"n1": N1_DELAY, "n3": N3_DELAY, "confirm": CONFIRM_DELAY}.get(kind)
+            pace = n2_pace(PRODUCTS.get(case.product, (1, 12.0))[1])
+            minutes = delay(self.rng, spec) if spec else delay(self.rng, N2_DELAY, pace)
         self.schedule(add_business_time(at, minutes, CALENDAR).astimezone(UTC), kind, case)
 
     def text(self, kind: str) -> str:
         return self.rng.choice(TEXTS[kind])
 
-    def member(self, group: str) -> str:
-        return self.rng.choice(self.staff(group))
-
     def complete(self, user: str, case: Case, data: dict) -> None:
-        tasks = self.call(user, "get", f"/api/tasks?instance_id={case.instance_id}", 200)
+        tasks = self.call(user, "get", f"/api/tasks?instance_id={case.instance_id}")
         if tasks["total"] != 1:
             raise DemoError(f"case {case.case_id}: {user} sees {tasks['total']} open tasks")
-        self.call(user, "post", f"/api/tasks/{tasks['items'][0]['id']}/complete", 200,
+        self.call(user, "post", f"/api/tasks/{tasks['items'][0]['id']}/complete",
                   json={"data": data})
+
+    def member(self, tier: str, case: Case) -> str:
+        return self.rng.choice(self.staff(self.catalog[case.product][tier]))
 
     def resolved(self, at: datetime, case: Case) -> None:
         self.counts["resolved"] += 1
@@ -417,15 +404,15 @@ class Simulation:
 
     def register(self, at: datetime, case: Case) -> None:
         self.counts["register"] += 1
-        reference_no = self.rng.randrange(10**5, 10**6)
-        created = self.call(case.customer["n1_agent"], "post", "/api/cases", 201, json={
+        number = self.rng.randrange(10**5, 10**6)
+        created = self.call(case.customer["n1_agent"], "post", "/api/cases", (201,), json={
             "customer_id": case.customer["id"], "product": case.product,
             "typology": case.typology, "channel": case.channel, "impact": case.impact,
-            "subject": f"{case.typology} - ref. {reference_no}"[:300],
+            "subject": f"{case.typology} - ref. {number}",
             "description": f"El cliente reporta: {case.typology.lower()} en {case.product} "
-                           f"(operación {reference_no})."})
+                           f"(operación {number})."})
         case.case_id, case.instance_id = created["case_id"], created["instance_id"]
-        self.after(at, "n1", case, delay(self.rng, N1_DELAY))
+        self.after(at, "n1", case)
 
     def n1(self, at: datetime, case: Case) -> None:
         agent = case.customer["n1_agent"]
@@ -438,59 +425,53 @@ class Simulation:
             self.complete(agent, case, {"action": "resolve", "solution": self.text("solution")})
             return self.resolved(at, case)
         self.complete(agent, case, {"action": "escalate", "reason": self.text("escalate")})
-        self.after(at, "n2", case, self.n2_delay(case.product))
-
-    def n2_delay(self, product: str) -> float:
-        return delay(self.rng, N2_DELAY, n2_pace(PRODUCTS.get(product, (1, 12.0))[1]))
+        self.after(at, "n2", case)
 
     def answer(self, at: datetime, case: Case) -> None:
-        self.call(case.customer["n1_agent"], "post", "/api/messages/customer_info", 202, json={
-            "correlation": {"case_id": case.case_id}, "payload": {"info": self.text("info")}})
-        self.after(at, "n1", case, delay(self.rng, N1_DELAY))
+        self.call(case.customer["n1_agent"], "post", "/api/messages/customer_info", (202,),
+                  json={"correlation": {"case_id": case.case_id},
+                        "payload": {"info": self.text("info")}})
+        self.after(at, "n1", case)
 
     def n2(self, at: datetime, case: Case) -> None:
-        user = self.member(self.catalog[case.product]["n2_group"])
-        if case.path == "misroute" and not case.misrouted:
-            case.misrouted, case.product = True, case.true_product
+        user = self.member("n2_group", case)
+        if case.path == "misroute" and case.product != case.true_product:
+            case.product = case.true_product
             self.complete(user, case, {"action": "misrouted", "correct_product": case.product,
                                        "reason": f"Corresponde a {case.product}"})
-            return self.after(at, "n2", case, self.n2_delay(case.product))
+            return self.after(at, "n2", case)
         if case.path == "incident":
             self.complete(user, case, {"action": "incident", "reason": self.text("incident")})
-            return self.after(at, "n3", case, delay(self.rng, N3_DELAY))
+            return self.after(at, "n3", case)
         self.complete(user, case, {"action": "resolve", "solution": self.text("solution")})
         self.resolved(at, case)
 
     def n3(self, at: datetime, case: Case) -> None:
-        user = self.member(self.catalog[case.product]["n3_group"])
-        self.complete(user, case, {"diagnosis": self.text("incident"), "fix": self.text("fix")})
-        self.after(at, "confirm", case, delay(self.rng, CONFIRM_DELAY))
+        self.complete(self.member("n3_group", case), case,
+                      {"diagnosis": self.text("incident"), "fix": self.text("fix")})
+        self.after(at, "confirm", case)
 
     def confirm(self, at: datetime, case: Case) -> None:
-        user = self.member(self.catalog[case.product]["n2_group"])
-        self.complete(user, case, {"confirmed": True, "solution": self.text("solution")})
+        self.complete(self.member("n2_group", case), case,
+                      {"confirmed": True, "solution": self.text("solution")})
         self.resolved(at, case)
 
     def reopen_case(self, at: datetime, case: Case) -> None:
+        """Back to the tier that resolved it (the 5-business-day window is still open)."""
         self.counts["reopen"] += 1
-        self.call(case.customer["n1_agent"], "post", f"/api/cases/{case.case_id}/reopen", 200,
+        self.call(case.customer["n1_agent"], "post", f"/api/cases/{case.case_id}/reopen",
                   json={"reason": self.text("reopen")})
-        kind = {"n1": "n1", "incident": "n3"}.get(case.path, "n2")
-        minutes = {"n1": N1_DELAY, "n3": N3_DELAY}.get(kind)
-        self.after(at, kind, case, delay(self.rng, minutes) if minutes else
-                   self.n2_delay(case.product))
+        self.after(at, {"n1": "n1", "incident": "n3"}.get(case.path, "n2"), case)
 
-    # the summary ----------------------------------------------------------------------
     def summary(self, start: datetime, end: datetime) -> dict:
+        """KPIs of the window (overall and by product) and the database's cases by status."""
         window = f"from={quote(start.isoformat())}&to={quote(end.isoformat())}"
-        kpis = self.call("supervisor", "get", f"/api/kpis?{window}", 200)
-        statuses = {s: self.call("supervisor", "get", f"/api/cases?status={s}&per_page=1",
-                                 200)["total"]
-                    for s in ("open", "waiting_customer", "resolved", "closed")}
-        by_product = {p: self.call("supervisor", "get",
-                                   f"/api/kpis?{window}&product={quote(p)}", 200)
-                      for p in kpis["by_product"]}
-        return {"kpis": kpis, "by_status": statuses, "by_product": by_product}
+        kpis = self.call("supervisor", "get", f"/api/kpis?{window}")
+        return {"kpis": kpis, "by_product": {
+            product: self.call("supervisor", "get", f"/api/kpis?{window}&product={quote(product)}")
+            for product in kpis["by_product"]}, "by_status": {
+            status: self.call("supervisor", "get", f"/api/cases?status={status}&per_page=1")[
+                "total"] for status in ("open", "waiting_customer", "resolved", "closed")}}
 
 
 def generate(settings: Settings, months: int = 3, per_month: int = 816, seed: int = 7,
@@ -523,7 +504,7 @@ def generate(settings: Settings, months: int = 3, per_month: int = 816, seed: in
 
 
 def report(summary: dict, echo=print) -> None:
-    """The summary as printed by `clientconnect demo-data`."""
+    """The summary as `clientconnect demo-data` prints it."""
     kpis = summary["kpis"]
     echo(f"\n{summary['cases']} cases over {summary['start']:%Y-%m-%d} - "
          f"{summary['end']:%Y-%m-%d}; {kpis['resolved']} resolved in the window")
@@ -532,9 +513,9 @@ def report(summary: dict, echo=print) -> None:
     echo("by product: cases, mean resolution (business hours), SLA compliance")
     for product, figures in summary["by_product"].items():
         values = figures["indicators"]
-        echo(f"  {product:<24}{figures['cases']:>6}  "
-             f"{_figure(values['mean_resolution_business_hours']['value'], ' h'):>9}  "
-             f"{_figure(values['ans_compliance_pct']['value'], ' %'):>8}")
+        echo(f"  {product:<24}{figures['cases']:>6}"
+             f"{_figure(values['mean_resolution_business_hours']['value'], ' h'):>10}"
+             f"{_figure(values['ans_compliance_pct']['value'], ' %'):>10}")
     echo("KPIs: " + ", ".join(f"{name} {_figure(item['value'], '')}"
                               for name, item in kpis["indicators"].items()))
     echo(f"elapsed: {summary['elapsed_seconds']} s")

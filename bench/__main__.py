@@ -15,7 +15,6 @@ import sys
 import time
 import traceback
 
-
 SIZES = {
     "full": {"s1_lifecycles": 300, "s1_warmup": 20, "s2_warmup": 2, "s1_seconds": 120,
              "s2_clients": 16, "s2_seconds": 20,
@@ -23,11 +22,11 @@ SIZES = {
              "s5_timers": 10_000, "s5_spread": 60.0, "s5_lead": 8.0, "s5_limit": 120.0,
              "s6_jobs": 1000, "s6_clients": 8, "s6_limit": 300.0,
              "s7_lifecycles": 200, "profile_seconds": 15.0},
-    "quick": {"s1_lifecycles": 25, "s1_warmup": 5, "s2_warmup": 0, "s1_seconds": 30,
+    "quick": {"s1_lifecycles": 20, "s1_warmup": 5, "s2_warmup": 0, "s1_seconds": 30,
               "s2_clients": 16, "s2_seconds": 3,
               "s4_tasks": 5_000, "s4_groups": 50, "s4_agents": 500, "s4_requests": 30,
-              "s5_timers": 100, "s5_spread": 2.0, "s5_lead": 3.0, "s5_limit": 60.0,
-              "s6_jobs": 100, "s6_clients": 4, "s6_limit": 60.0,
+              "s5_timers": 60, "s5_spread": 2.0, "s5_lead": 3.0, "s5_limit": 60.0,
+              "s6_jobs": 60, "s6_clients": 4, "s6_limit": 60.0,
               "s7_lifecycles": 15, "profile_seconds": 4.0},
 }
 ALL = [1, 2, 3, 4, 5, 6, 7]

@@ -40,8 +40,8 @@ def profile_lifecycles(bench) -> None:
     RESULTS.mkdir(exist_ok=True)
     for fmt, suffix in (("raw", ".txt"), ("flamegraph", ".svg")):
         argv = [spy, "record", "--pid", str(stack.procs["web"].pid), "--subprocesses",
-                "--rate", "200", "--full-filenames", "--duration", str(int(seconds)), "--format", fmt,
-                "-o", f"{base}{suffix}"]
+                "--rate", "200", "--full-filenames", "--duration", str(int(seconds)),
+                "--format", fmt, "-o", f"{base}{suffix}"]
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         in_processes(lifecycle_loop, [(stack.port, stack.tokens, f"prof-{fmt}", 100_000,
                                        seconds + 1.0)], timeout=seconds + 120)

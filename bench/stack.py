@@ -7,6 +7,7 @@ point without needing the package installed). Only 127.0.0.1 is contacted.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -183,7 +184,8 @@ class PostgresStack(Stack):
                              f'{self.synchronous_commit}')
         self._created = True
         Redis.from_url(REDIS_URL).flushdb()
-        outputs = run_cli(self.env, [["db", "upgrade"], ["deploy", *map(str, DEPLOY)], *USER_COMMANDS,
+        outputs = run_cli(self.env, [["db", "upgrade"], ["deploy", *map(str, DEPLOY)],
+                                     *USER_COMMANDS,
                                      *[["tokens", "create", u] for u in TOKEN_USERS]])
         self.tokens = dict(zip(TOKEN_USERS, outputs[-len(TOKEN_USERS):], strict=True))
         self.start_web()
@@ -224,10 +226,8 @@ class PostgresStack(Stack):
             with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
             self._created = False
-        try:
+        with contextlib.suppress(Exception):  # best effort at teardown
             Redis.from_url(REDIS_URL).flushdb()
-        except Exception:  # noqa: BLE001 - best effort at teardown
-            pass
 
 
 class SqliteStack(Stack):

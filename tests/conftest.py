@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import uuid
 from dataclasses import dataclass, field
@@ -123,7 +124,7 @@ def as_user(app, ctx):
 
 
 def deploy_files(as_user, *paths: Path):
-    files = [(open(p, "rb"), p.name) for p in paths]
+    files = [(io.BytesIO(p.read_bytes()), p.name) for p in paths]
     response = as_user["diego"].post("/api/definitions", data={"files": files},
                                      content_type="multipart/form-data")
     return response

@@ -49,10 +49,12 @@ def test_claimed_task_belongs_to_the_claimer(as_user, approval):
 def test_operator_assigns_and_the_assignee_completes(as_user, approval):
     ana, olga, bruno = as_user["ana"], as_user["olga"], as_user["bruno"]
     task = _start(ana)["tasks"][0]
-    assert ana.post(f"/api/tasks/{task['id']}/assign", json={"username": "bruno"}).status_code == 403
+    assert ana.post(f"/api/tasks/{task['id']}/assign",
+                    json={"username": "bruno"}).status_code == 403
     assigned = olga.post(f"/api/tasks/{task['id']}/assign", json={"username": "bruno"})
     assert assigned.get_json()["assignee"] == "bruno"
-    assert olga.post(f"/api/tasks/{task['id']}/assign", json={"username": "ghost"}).status_code == 404
+    assert olga.post(f"/api/tasks/{task['id']}/assign",
+                     json={"username": "ghost"}).status_code == 404
     assert bruno.get("/api/tasks").get_json()["total"] == 1
     done = bruno.post(f"/api/tasks/{task['id']}/complete", json={"data": {"amount": 3}})
     assert done.status_code == 200

@@ -72,7 +72,8 @@ def test_missing_form_is_a_located_422_and_uploading_the_form_fixes_it(as_user, 
     assert refused.status_code == 422
     (error,) = refused.get_json()["errors"]
     assert error["file"] == "approval.bpmn" and error["element_id"] == "approve"
-    line = next(i for i, text in enumerate(source.decode().splitlines(), 1) if "decision.json" in text)
+    line = next(i for i, text in enumerate(source.decode().splitlines(), 1)
+                if "decision.json" in text)
     assert error["line"] == line and "decision.json" in error["message"]
     form = b'{"type": "object", "properties": {"approved": {"type": "boolean"}}}'
     accepted = _upload(diego, {"approval.bpmn": source, "decision.json": form})

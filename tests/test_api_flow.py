@@ -55,5 +55,6 @@ def test_approval_lifecycle(as_user, approval, ctx):
     detail = ana.get(f"/api/instances/{instance['id']}").get_json()
     assert detail["variables"]["total"] == 42 and detail["variables"]["approved"] is True
     assert detail["ended_at"] is not None and detail["tasks"] == []
-    kinds = [e["kind"] for e in ana.get(f"/api/instances/{instance['id']}/history").get_json()["items"]]
+    history = ana.get(f"/api/instances/{instance['id']}/history").get_json()["items"]
+    kinds = [e["kind"] for e in history]
     assert kinds == ["instance_started", "task_completed", "task_completed", "instance_completed"]

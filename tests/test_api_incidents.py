@@ -128,7 +128,7 @@ def test_sandbox_escape_at_deploy_time_is_a_422_naming_the_element(as_user, scri
     assert {(e["element_id"], e["file"]) for e in errors} == {("compute", "scripted.bpmn")}
     error = errors[0]
     assert error["line"] == source.splitlines().index(
-        next(l for l in source.splitlines() if "<bpmn:script>" in l)) + 1
+        next(line for line in source.splitlines() if "<bpmn:script>" in line)) + 1
     assert needle in error["message"].lower() or "not allowed" in error["message"].lower()
 
 

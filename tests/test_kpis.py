@@ -19,11 +19,15 @@ def _at(day: int, hour: int) -> datetime:
 # created, due, resolved, product, typology, tier, resolved_tier, escalated, reprocess,
 # reincidence, incident. Business minutes (Mon-Fri 08-18): 360, 720, 1200, -, 120.
 CASES = [
-    (_at(19, 9), _at(20, 9), _at(19, 15), "Pagos", "Pago rechazado", "N1", "N1", False, 0, False, False),
-    (_at(20, 10), _at(21, 10), _at(21, 12), "Pagos", "Pago rechazado", "N2", "N2", True, 1, True, False),
-    (_at(21, 8), _at(22, 18), _at(23, 8), "Swift", "Giro devuelto", "N2", "N3", True, 0, False, True),
+    (_at(19, 9), _at(20, 9), _at(19, 15), "Pagos", "Pago rechazado", "N1", "N1",
+     False, 0, False, False),
+    (_at(20, 10), _at(21, 10), _at(21, 12), "Pagos", "Pago rechazado", "N2", "N2",
+     True, 1, True, False),
+    (_at(21, 8), _at(22, 18), _at(23, 8), "Swift", "Giro devuelto", "N2", "N3",
+     True, 0, False, True),
     (_at(22, 10), _at(23, 10), None, "Swift", "Giro devuelto", "N2", None, True, 0, False, False),
-    (_at(23, 17), datetime(2026, 10, 26, 17, tzinfo=BOGOTA), datetime(2026, 10, 26, 9, tzinfo=BOGOTA),
+    (_at(23, 17), datetime(2026, 10, 26, 17, tzinfo=BOGOTA),
+     datetime(2026, 10, 26, 9, tzinfo=BOGOTA),
      "Sucursal Digital", "Token", "N1", "N1", False, 0, False, False),
 ]
 

@@ -6,7 +6,7 @@ from marshmallow import Schema, fields, validate
 
 from app.domain.crm import Channel, Impact
 
-from .schemas import Page
+from .schemas import Page, Sla
 
 
 class NewCase(Schema):
@@ -70,6 +70,10 @@ class CaseItem(Schema):
     due_at = fields.DateTime(allow_none=True)
     resolved_at = fields.DateTime(allow_none=True)
     closed_at = fields.DateTime(allow_none=True)
+    sla = fields.Nested(Sla, allow_none=True)
+    sla_step = fields.String(metadata={"description": "none | warning | breached | critical"})
+    sla_pauses = fields.List(fields.Dict())
+    sla_met = fields.Boolean(allow_none=True)
 
 
 class CaseDetail(CaseItem):

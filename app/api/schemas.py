@@ -67,6 +67,13 @@ class Form(Schema):
     ui_schema = fields.Dict()
 
 
+class Sla(Schema):
+    due_at = fields.DateTime()
+    remaining_business_minutes = fields.Float()
+    state = fields.String(metadata={"description": "on_track | at_risk | breached | paused"})
+    share = fields.Float(metadata={"description": "share of the target consumed"})
+
+
 class TaskItem(Schema):
     id = fields.Integer()
     name = fields.String()
@@ -84,6 +91,7 @@ class TaskItem(Schema):
     completed_at = fields.DateTime(allow_none=True)
     completed_by = fields.String(allow_none=True)
     form = fields.Nested(Form, allow_none=True)
+    sla = fields.Nested(Sla, allow_none=True)
 
 
 class IncidentItem(Schema):

@@ -26,6 +26,7 @@ class JobKind(StrEnum):
     SERVICE_CALL = "service_call"
     TIMER = "timer"
     MESSAGE = "message"
+    NOTIFY = "notify"
 
 
 class JobStatus(StrEnum):

@@ -56,7 +56,9 @@ class CompiledProcess:
 SourceLookup = Callable[[set[str]], dict[str, bytes]]
 
 
-def compile_files(files: dict[str, bytes], lookup: SourceLookup | None = None) -> list[CompiledProcess]:
+def compile_files(
+    files: dict[str, bytes], lookup: SourceLookup | None = None
+) -> list[CompiledProcess]:
     """Parse every executable process of the .bpmn files in `files` (with the .dmn files).
 
     `lookup` supplies source files for called processes that are not among `files`
@@ -68,8 +70,9 @@ def compile_files(files: dict[str, bytes], lookup: SourceLookup | None = None) -
     _add_missing_dependencies(parser, roots, lookup)
     own = [pid for pid in parser.get_process_ids() if _file_of(parser, pid) in files]
     if not own:
-        raise ModelInvalid([Issue(name, 1, None, "no executable process (set isExecutable=\"true\")")
-                            for name in files if name.endswith(".bpmn")])
+        raise ModelInvalid([
+            Issue(name, 1, None, "no executable process (set isExecutable=\"true\")")
+            for name in files if name.endswith(".bpmn")])
     return [_compile_one(parser, pid, files, roots) for pid in own]
 
 
@@ -96,7 +99,8 @@ def _add_roots(parser: FlowParser, roots: dict[str, etree._Element]) -> None:
 
 def _add_missing_dependencies(parser, roots, lookup) -> None:
     for _ in range(20):
-        missing = {dep for dep in parser.get_process_dependencies() if dep not in parser.process_parsers}
+        missing = {dep for dep in parser.get_process_dependencies()
+                   if dep not in parser.process_parsers}
         extra = lookup(missing) if (missing and lookup) else {}
         extra = {name: content for name, content in extra.items() if name not in roots}
         if not extra:

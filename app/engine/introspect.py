@@ -192,18 +192,26 @@ def _message_wait(task, definition, script_engine) -> MessageWait:
         value = _evaluate(script_engine, prop.retrieval_expression, task.data)
         if value is not None:
             correlation[prop.name] = value
-    for values in task.workflow.top_workflow.correlations.values():
-        correlation.update(values)
+    correlation.update(_flatten(task.workflow.top_workflow.correlations))
     return MessageWait(definition.name, correlation)
 
 
 def outgoing(wf) -> tuple[OutgoingMessage, ...]:
     """Messages thrown that no task of this instance catches (taken out of the workflow)."""
     return tuple(
-        OutgoingMessage(event.event_definition.name, _as_payload(event.payload))
+        OutgoingMessage(event.event_definition.name, _as_payload(event.payload),
+                        _flatten(event.correlations))
         for event in wf.get_events()
         if isinstance(event.event_definition, MessageEventDefinition)
     )
+
+
+def _flatten(correlations: dict) -> dict:
+    """SpiffWorkflow's {correlation key: {property: value}} as {property: value}."""
+    flat = {}
+    for values in (correlations or {}).values():
+        flat.update(values)
+    return flat
 
 
 def _as_payload(payload) -> dict:
@@ -221,8 +229,13 @@ def message_catchers(wf, name: str) -> list[tuple]:
 
 
 def variables(wf) -> dict:
-    last = wf.last_task
-    data = dict(last.data) if last is not None else {}
+    """The instance's current data: that of where its main flow stands (the latest READY user
+    task or waiting event), else of the last task that ran. Tasks of side branches that are
+    still running (e.g. a STARTED service task) carry older data and are not taken."""
+    live = [t for t in wf.get_tasks(state=TaskState.READY | TaskState.WAITING)
+            if t.task_spec.manual or _definitions(t)]
+    source = max(live, key=lambda t: t.last_state_change, default=None) or wf.last_task
+    data = dict(source.data) if source is not None else {}
     data.update(wf.data)
     return data
 

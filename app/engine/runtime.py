@@ -128,10 +128,10 @@ class Engine:
         if not waiting:
             raise Conflict(f"the instance is not waiting for message '{name}'")
         definition = waiting[0][1]
-        for task, _ in waiting:
-            task.data.update(payload)
         event = BpmnEvent(definition, payload, self._correlations(definition, payload))
         wf.catch(event)
+        for task, _ in waiting:  # after the catch: catching re-inherits the parent's data
+            task.data.update(payload)
         return self._advance(wf)
 
     def _correlations(self, definition: MessageEventDefinition, payload: dict) -> dict:

@@ -40,6 +40,7 @@ class OutgoingMessage:
 
     name: str
     payload: dict
+    correlation: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

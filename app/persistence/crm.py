@@ -78,10 +78,30 @@ class SupportCase(Base):
     reopen_count: Mapped[int] = mapped_column(default=0)
     sla_minutes: Mapped[int | None]
     calendar: Mapped[str | None] = mapped_column(String(50))
+    calendar_def: Mapped[dict | None]  # the calendar as it was when the case started
+    sla_pauses: Mapped[list] = mapped_column(default=list)
+    sla_paused_minutes: Mapped[float] = mapped_column(default=0.0)
+    sla_paused_since: Mapped[datetime | None]  # start of the pause under way
+    sla_step: Mapped[str] = mapped_column(String(20), default="none")
+    sla_base: Mapped[float | None]  # business clock minute the consumption counts from
+    sla_frozen_share: Mapped[float | None]  # share consumed while paused or once resolved
+    sla_consumed_minutes: Mapped[float | None]  # frozen at resolution
+    sla_met: Mapped[bool | None]  # frozen at resolution
+    sla_instance_id: Mapped[int | None] = mapped_column(
+        ForeignKey("process_instance.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     due_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
+
+
+class CaseInstance(Base):
+    """Which case a process instance works for (the case's own flow and its SLA watch)."""
+
+    __tablename__ = "case_instance"
+    instance_id: Mapped[int] = mapped_column(
+        ForeignKey("process_instance.id", ondelete="CASCADE"), primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("support_case.id", ondelete="CASCADE"))
 
 
 class CaseEvent(Base):

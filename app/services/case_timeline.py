@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 
 from app.persistence.crm import CaseEvent, SupportCase
 
+from . import sla
+
 COPIED = ("priority", "product", "typology", "n2_group", "n3_group", "reprocess_count",
           "became_incident", "escalated", "resolved_tier", "reopen_count", "sla_minutes", "tier")
 
@@ -24,7 +26,8 @@ def project(session, instance, snap, actor: str | None, cause: dict) -> None:
     _copy(case, snap.variables)
     case.status = snap.variables.get("case_status") or case.status
     for kind, from_tier, to_tier, reason in _handoffs(before, _facts(case), cause):
-        add_entry(session, case, actor, kind, from_tier, to_tier, reason, _detail(kind, case, cause))
+        add_entry(session, case, actor, kind, from_tier, to_tier, reason,
+                  _detail(kind, case, cause))
 
 
 def _copy(case: SupportCase, variables: dict) -> None:

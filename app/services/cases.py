@@ -12,10 +12,10 @@ from app.domain.errors import Conflict, NotFound, ValidationFailed
 from app.persistence.crm import CaseEvent, Customer, Product, SupportCase
 from app.persistence.models import utcnow
 
-from . import messages, reference
+from . import messages, reference, sla
 from .case_timeline import add_entry
-from .instances import latest_definition, launch
 from .context import SUPPORT_PROCESS
+from .instances import latest_definition, launch
 
 REINCIDENCE_DAYS = 30
 CASE_FIELDS = ("customer_id", "product", "typology", "channel", "subject", "description",
@@ -143,7 +143,8 @@ def case_item(case: SupportCase) -> dict:
         "resolved_tier": case.resolved_tier, "reopen_count": case.reopen_count,
         "sla_minutes": case.sla_minutes, "calendar": case.calendar,
         "created_at": case.created_at, "due_at": case.due_at, "resolved_at": case.resolved_at,
-        "closed_at": case.closed_at,
+        "closed_at": case.closed_at, "sla": sla.block(case), "sla_step": case.sla_step,
+        "sla_pauses": case.sla_pauses or [], "sla_met": case.sla_met,
     }
 
 

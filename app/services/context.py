@@ -13,9 +13,10 @@ from app.config import Settings
 from app.engine import Engine
 from app.persistence.db import make_engine, make_session_factory, session_scope
 
-from . import case_timeline
+from . import case_timeline, sla_ladder
 
 SUPPORT_PROCESS = "support_case"
+SLA_PROCESS = "sla_watch"
 
 
 class Dispatcher(Protocol):
@@ -58,5 +59,5 @@ def build_context(settings: Settings, dispatcher: Dispatcher | None = None) -> C
         sessions=make_session_factory(db),
         engine=Engine(script_timeout=settings.script_timeout_seconds),
         dispatcher=dispatcher or NoDispatch(),
-        listeners={SUPPORT_PROCESS: [case_timeline.project]},
+        listeners={SUPPORT_PROCESS: [case_timeline.project], SLA_PROCESS: [sla_ladder.project]},
     )

@@ -20,6 +20,7 @@ from . import messages, progress
 from .instances import process_spec
 
 _EVENT = {JobKind.TIMER: "timer_fired", JobKind.SERVICE_CALL: "service_task_completed"}
+_ANY_INSTANCE = (JobKind.MESSAGE, JobKind.NOTIFY)  # run whatever the instance's status
 
 
 def run(ctx, job_id: int) -> str:
@@ -31,19 +32,36 @@ def run(ctx, job_id: int) -> str:
         return _advance(ctx, job, lambda pspec, state: ctx.engine.fire_timers(pspec, state))
     if job.kind == JobKind.MESSAGE:
         return _publish(ctx, job)
+    if job.kind == JobKind.NOTIFY:
+        return _call(ctx, job, lambda result: _delete(ctx, job))
+    return _call(ctx, job, lambda result: _advance(
+        ctx, job, lambda pspec, state: ctx.engine.complete_service_task(
+            pspec, state, job.spiff_task_id, result)))
+
+
+def _call(ctx, job: Job, then) -> str:
+    """Run the job's connector; on success hand its result to `then`."""
     try:
         result = run_connector(job.payload["operation"], job.payload["params"], ctx.settings)
     except ConnectorError as exc:
         return _failed(ctx, job, str(exc), exc.retryable)
-    return _advance(ctx, job, lambda pspec, state: ctx.engine.complete_service_task(
-        pspec, state, job.spiff_task_id, result))
+    return then(result)
+
+
+def _delete(ctx, job: Job) -> str:
+    with ctx.unit() as session:
+        current = session.get(Job, job.id)
+        if current is None or current.status != JobStatus.RUNNING:
+            return "skipped"
+        session.delete(current)
+    return "done"
 
 
 def _claim(ctx, job_id: int) -> Job | None:
     now = utcnow()
     lease = now + timedelta(seconds=ctx.settings.job_timeout_seconds)
     active = select(ProcessInstance.id).where(ProcessInstance.status == InstanceStatus.ACTIVE)
-    runnable = Job.instance_id.in_(active) | (Job.kind == JobKind.MESSAGE)
+    runnable = Job.instance_id.in_(active) | Job.kind.in_(_ANY_INSTANCE)
     with ctx.unit() as session:
         claimed = session.execute(
             update(Job).where(Job.id == job_id, Job.status == JobStatus.PENDING,
@@ -82,7 +100,8 @@ def _publish(ctx, job: Job) -> str:
         if current is None or current.status != JobStatus.RUNNING:
             return "skipped"
         session.delete(current)
-        jobs = messages.publish(ctx, session, job.payload["name"], job.payload["payload"])
+        jobs = messages.publish(ctx, session, job.payload["name"], job.payload["payload"],
+                                job.payload.get("correlation") or {})
     ctx.dispatcher.dispatch(jobs)
     return "done"
 
@@ -135,7 +154,7 @@ def redispatch(ctx, limit: int = 500) -> list[int]:
             .where(Job.status == JobStatus.PENDING, Job.due_at <= now, expired,
                    ((Job.kind == JobKind.SERVICE_CALL)
                     & (ProcessInstance.status == InstanceStatus.ACTIVE))
-                   | (Job.kind == JobKind.MESSAGE))
+                   | Job.kind.in_(_ANY_INSTANCE))
             .order_by(Job.due_at).limit(limit)))
         if ids:
             session.execute(update(Job).where(Job.id.in_(ids)).values(locked_until=lease)

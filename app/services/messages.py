@@ -35,10 +35,10 @@ def send(ctx, actor: Actor, name: str, correlation: dict, payload: dict,
     return answer
 
 
-def publish(ctx, session, name: str, payload: dict) -> list[int]:
+def publish(ctx, session, name: str, payload: dict, correlation: dict) -> list[int]:
     """Deliver a message thrown by a process (system actor); returns new job ids."""
     try:
-        _, jobs = _deliver(ctx, session, SYSTEM, name, {}, payload)
+        _, jobs = _deliver(ctx, session, SYSTEM, name, correlation, payload)
     except NotFound:
         return []
     return jobs

@@ -39,13 +39,15 @@ def apply(ctx: Context, session: Session, instance: ProcessInstance, snap: Snaps
     _sync_timers(session, instance, snap)
     _sync_subscriptions(session, instance, snap)
     _open_incidents(session, instance, snap, actor)
-    jobs = _add_service_calls(ctx, session, instance, snap) + _add_messages(ctx, session, instance, snap)
+    jobs = (_add_service_calls(ctx, session, instance, snap)
+            + _add_messages(ctx, session, instance, snap))
     if snap.completed:
         finish(session, instance, InstanceStatus.COMPLETED, actor)
     session.flush()
+    ids = [job.id for job in jobs]
     for listener in ctx.listeners.get(instance.process_key, ()):
-        listener(session, instance, snap, actor, cause or {})
-    return [job.id for job in jobs]
+        ids += listener(session, instance, snap, actor, cause or {}) or []
+    return ids
 
 
 def _sync_user_tasks(session: Session, instance: ProcessInstance, snap: Snapshot) -> None:
@@ -128,7 +130,8 @@ def _add_service_calls(ctx: Context, session: Session, instance: ProcessInstance
     lease = utcnow() + timedelta(seconds=ctx.settings.job_timeout_seconds)
     jobs = [
         Job(instance_id=instance.id, kind=JobKind.SERVICE_CALL, spiff_task_id=call.spiff_task_id,
-            element_id=call.element_id, payload={"operation": call.operation, "params": call.params},
+            element_id=call.element_id,
+            payload={"operation": call.operation, "params": call.params},
             status=JobStatus.PENDING, due_at=utcnow(), locked_until=lease,
             max_attempts=1 + (call.retries if call.retries is not None else retries))
         for call in snap.service_calls
@@ -143,7 +146,8 @@ def _add_messages(ctx: Context, session: Session, instance: ProcessInstance,
     lease = utcnow() + timedelta(seconds=ctx.settings.job_timeout_seconds)
     jobs = [
         Job(instance_id=instance.id, kind=JobKind.MESSAGE, spiff_task_id="-",
-            element_id=message.name, payload={"name": message.name, "payload": message.payload},
+            element_id=message.name, payload={"name": message.name, "payload": message.payload,
+                                              "correlation": message.correlation},
             status=JobStatus.PENDING, due_at=utcnow(), locked_until=lease, max_attempts=1)
         for message in snap.outgoing
     ]

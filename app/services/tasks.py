@@ -25,7 +25,7 @@ from app.persistence.models import (
     utcnow,
 )
 
-from . import forms, progress
+from . import forms, progress, sla
 from .instances import process_spec
 from .views import instance_summary, task_item
 
@@ -55,7 +55,8 @@ def search(ctx, actor: Actor, *, mine=False, candidate_group=None, process_key=N
 def _visible(query, actor: Actor, status: str, mine: bool):
     query = query.where(Task.status == status)
     if mine:
-        return query.where(or_(Task.assignee == actor.username, Task.completed_by == actor.username))
+        return query.where(or_(Task.assignee == actor.username,
+                               Task.completed_by == actor.username))
     if sees_all_tasks(actor):
         return query
     theirs = [Task.assignee == actor.username, Task.completed_by == actor.username]
@@ -66,8 +67,15 @@ def _visible(query, actor: Actor, status: str, mine: bool):
 
 
 def _items(session: Session, rows: list[Task]) -> list[dict]:
-    forms_by_instance = _forms(session, {t.instance_id for t in rows})
-    return [task_item(t, forms_by_instance.get(t.instance_id)) for t in rows]
+    instance_ids = {t.instance_id for t in rows}
+    forms_by_instance = _forms(session, instance_ids)
+    cases = sla.cases_by_instance(session, instance_ids)
+    return [task_item(t, forms_by_instance.get(t.instance_id), _sla(t, cases)) for t in rows]
+
+
+def _sla(task: Task, cases: dict) -> dict | None:
+    case = cases.get(task.instance_id)
+    return sla.block(case) if case is not None and task.status == TaskStatus.OPEN else None
 
 
 def _forms(session: Session, instance_ids: set[int]) -> dict[int, dict]:
@@ -135,7 +143,8 @@ def _open_task(session: Session, actor: Actor, task_id: int) -> Task:
 def _set_assignee(session, task: Task, expected, assignee, actor: Actor, kind: str) -> None:
     result = session.execute(
         update(Task).where(Task.id == task.id, Task.status == TaskStatus.OPEN,
-                           Task.assignee.is_(None) if expected is None else Task.assignee == expected)
+                           Task.assignee.is_(None) if expected is None
+                           else Task.assignee == expected)
         .values(assignee=assignee).execution_options(synchronize_session=False))
     if result.rowcount != 1:
         raise Conflict(f"task {task.id} changed meanwhile; reload it")

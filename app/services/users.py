@@ -25,7 +25,8 @@ TOKEN_PREFIX = "ccf_"
 
 def create_user(ctx, username: str, password: str, role: str, groups: list[str]) -> dict:
     _check_user(username, password, role)
-    user = User(username=username, password_hash=_hasher(ctx.settings.password_profile).hash(password), role=role,
+    user = User(username=username,
+                password_hash=_hasher(ctx.settings.password_profile).hash(password), role=role,
                 groups=sorted({g.strip() for g in groups if g.strip()}))
     try:
         with ctx.unit() as session:

@@ -32,8 +32,9 @@ def instance_detail(session: Session, instance: ProcessInstance, definition: Pro
     }
 
 
-def task_item(task: Task, forms: dict | None) -> dict:
+def task_item(task: Task, forms: dict | None, sla: dict | None = None) -> dict:
     return {
+        "sla": sla,
         "id": task.id, "name": task.name, "title": task.title, "instance_id": task.instance_id,
         "instructions": task.instructions,
         "process_key": task.process_key, "assignee": task.assignee,

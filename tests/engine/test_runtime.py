@@ -16,7 +16,8 @@ DATA = ROOT / "tests" / "data" / "bpmn"
 
 
 def _compile(*paths: Path):
-    return {p.process_key: p for p in compile_files({path.name: path.read_bytes() for path in paths})}
+    return {p.process_key: p
+            for p in compile_files({path.name: path.read_bytes() for path in paths})}
 
 
 @pytest.fixture
@@ -49,7 +50,8 @@ def test_approval_paths(engine):
     for amount, expected in ((4, {"total": 8}), (0, {})):
         snap = _round_trip(engine, pspec, engine.start(pspec, {"who": "x"}))
         (task,) = snap.user_tasks
-        assert (task.element_id, task.candidate_groups, task.priority) == ("enter_amount", ("sales",), 2)
+        assert (task.element_id, task.candidate_groups, task.priority) == (
+            "enter_amount", ("sales",), 2)
         snap = _round_trip(engine, pspec, engine.complete_user_task(
             pspec, snap.state, task.spiff_task_id, {"amount": amount}))
         if amount == 0:
@@ -65,7 +67,8 @@ def test_message_then_timer(engine):
     compiled = _compile(DATA / "waits.bpmn")["waits"]
     pspec = engine.process_spec(2, lambda: compiled.spec_json)
     snap = _round_trip(engine, pspec, engine.start(pspec, {"case_id": "C-1"}))
-    assert [(m.name, m.correlation) for m in snap.messages] == [("customer_replied", {"case_id": "C-1"})]
+    assert [(m.name, m.correlation) for m in snap.messages] == [
+        ("customer_replied", {"case_id": "C-1"})]
     snap = _round_trip(engine, pspec, engine.deliver_message(
         pspec, snap.state, "customer_replied", {"case_id": "C-1", "answer": 42}))
     assert snap.messages == () and len(snap.timers) == 1
@@ -77,7 +80,8 @@ def test_message_then_timer(engine):
 def test_service_call_is_reported_once_and_completed_with_its_result(engine):
     compiled = _compile(DATA / "notify.bpmn")["notify"]
     pspec = engine.process_spec(3, lambda: compiled.spec_json)
-    snap = _round_trip(engine, pspec, engine.start(pspec, {"hook_url": "http://h", "customer": "c"}))
+    snap = _round_trip(engine, pspec,
+                       engine.start(pspec, {"hook_url": "http://h", "customer": "c"}))
     (call,) = snap.service_calls
     assert (call.operation, call.params) == ("http_request", {
         "url": "http://h", "method": "POST", "json": {"customer": "c"}})

@@ -1,0 +1,74 @@
+"""SLA figures of support cases: the `sla` block, the SLA-risk order, the ladder projection."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import case as when
+from sqlalchemy import select
+
+from app.domain.sla import SlaClock, business_clock, clock_from, risk_base, summary
+from app.engine.functions import default_calendars
+from app.persistence.crm import CaseInstance, SupportCase
+from app.persistence.models import utcnow
+
+OPEN_STATUSES = ("open", "waiting_customer")
+
+
+def clock_of(case: SupportCase) -> SlaClock | None:
+    """The case's SLA clock, from what the case stored (None before its target is known)."""
+    if not case.sla_minutes:
+        return None
+    pauses = list(case.sla_pauses or [])
+    if case.status == "waiting_customer" and case.sla_paused_since:
+        pauses.append({"from": case.sla_paused_since.isoformat(), "to": None,
+                       "reason": "waiting_customer"})
+    stopped = case.resolved_at if case.status in ("resolved", "closed") else None
+    return clock_from(case.created_at, case.sla_minutes, case.calendar_def, pauses, stopped)
+
+
+def block(case: SupportCase, now: datetime | None = None) -> dict | None:
+    """`sla: {due_at, remaining_business_minutes, state, share}` of a case."""
+    clock = clock_of(case)
+    return summary(clock, now or utcnow()) if clock else None
+
+
+def refresh(case: SupportCase, now: datetime | None = None) -> None:
+    """Recompute the stored figures that order inboxes by risk and freeze closed cases."""
+    clock = clock_of(case)
+    if clock is None:
+        return
+    now = now or utcnow()
+    case.sla_base = risk_base(clock, now)
+    frozen = clock.is_paused(now) or clock.stopped_at is not None
+    case.sla_frozen_share = round(clock.share(now), 6) if frozen else None
+    if clock.stopped_at is not None:
+        case.sla_consumed_minutes = round(clock.consumed(now), 2)
+        case.sla_met = clock.met()
+    else:
+        case.sla_consumed_minutes = case.sla_met = None
+
+
+def risk_order(now: datetime | None = None):
+    """SQL expression: the share of its SLA a case has consumed (higher is worse)."""
+    now = now or utcnow()
+    running = when(*[(SupportCase.calendar == name, business_clock(cal, now))
+                     for name, cal in default_calendars().items()],
+                   else_=business_clock(default_calendars()["default"], now))
+    share = (running - SupportCase.sla_base) / SupportCase.sla_minutes
+    return when((SupportCase.sla_frozen_share.is_not(None), SupportCase.sla_frozen_share),
+                else_=share)
+
+
+def cases_by_instance(session, instance_ids: set[int]) -> dict[int, SupportCase]:
+    if not instance_ids:
+        return {}
+    rows = session.execute(select(CaseInstance.instance_id, SupportCase)
+                           .join(SupportCase, SupportCase.id == CaseInstance.case_id)
+                           .where(CaseInstance.instance_id.in_(instance_ids)))
+    return {instance_id: case for instance_id, case in rows}
+
+
+def link_instance(session, case: SupportCase, instance_id: int) -> None:
+    if session.get(CaseInstance, instance_id) is None:
+        session.add(CaseInstance(instance_id=instance_id, case_id=case.id))
