@@ -156,10 +156,11 @@ def users_group() -> None:
 @click.option("--password", required=True)
 @click.option("--role", required=True, help="agent, operator, designer or admin")
 @click.option("--groups", default="", help="comma-separated group names")
-def users_create(username: str, password: str, role: str, groups: str) -> None:
+@click.option("--email", default=None, help="where SLA warnings and escalations are sent")
+def users_create(username: str, password: str, role: str, groups: str, email: str | None) -> None:
     ctx = _migrated_context(_settings())
     try:
-        user = user_service.create_user(ctx, username, password, role, groups.split(","))
+        user = user_service.create_user(ctx, username, password, role, groups.split(","), email)
     finally:
         _close(ctx)
     click.echo(f"created {user['role']} {user['username']} "

@@ -1,6 +1,6 @@
 """Run several `clientconnect` commands in one interpreter (saves ~1 s of imports per command).
 
-    python -m bench.clirun '[["db","upgrade"],["tokens","create","ana"]]'
+    python bench/clirun.py '[["db","upgrade"],["tokens","create","ana"]]'
 
 Each command goes through the real click CLI (app.cli.main); the last line printed is a JSON
 list of each command's output (stripped). Exit 1 on the first failing command.

@@ -1,6 +1,6 @@
 """The service the scenario-6 service tasks call: answers every request with a small JSON body.
 
-    python -m bench.echo_server PORT [SECONDS]
+    python bench/echo_server.py PORT [SECONDS]
 
 Binds 127.0.0.1 only, counts requests, and exits by itself after SECONDS (default 3600).
 """

@@ -15,7 +15,7 @@ from collections import Counter
 
 from bench.client import in_processes, lifecycle_loop
 from bench.report import RESULTS
-from bench.stack import ROOT
+from bench.stack import BENCH, ROOT
 
 BUSY = "handle_request"  # samples of a worker serving a request (idle workers are left out)
 PACKAGES = (("psycopg", "psycopg (driver, waiting on PostgreSQL)"),
@@ -57,11 +57,38 @@ def profile_lifecycles(bench) -> None:
     res.note(f"profile: {base}.svg (flamegraph), {base}.md (hotspots)")
 
 
+def spy_start(pid: int, seconds: float, path) -> subprocess.Popen | None:
+    """py-spy record (raw) of one process in the background; None without py-spy."""
+    spy = shutil.which("py-spy")
+    if spy is None:
+        return None
+    argv = [spy, "record", "--pid", str(pid), "--rate", "200", "--full-filenames",
+            "--duration", str(max(1, int(seconds))), "--format", "raw", "-o", str(path)]
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def spy_finish(proc: subprocess.Popen | None, path, busy: str, title: str, res,
+               key: str) -> None:
+    """Wait for a spy_start recording, summarise the samples inside `busy`, keep the report."""
+    if proc is None:
+        res.note(f"{title}: profile skipped (pip install py-spy)")
+        return
+    proc.wait(timeout=600)
+    if proc.returncode != 0 or not path.exists():
+        res.errors.append(f"py-spy of {title} failed ({proc.returncode})")
+        return
+    summary = summarize(path.read_text(), busy)
+    res.extra[key] = summary
+    path.with_suffix(".md").write_text(render(summary, title=title))
+    print(render(summary, limit=10, title=title), flush=True)
+    res.note(f"profile of {title}: {path.with_suffix('.md')}")
+
+
 def _statements(stack, res) -> None:
     """SQL statements / commits / pool checkouts per call (bench/statements.py)."""
     import json
     import sys
-    out = subprocess.run([sys.executable, "-m", "bench.statements", "5"], cwd=ROOT,
+    out = subprocess.run([sys.executable, str(BENCH / "statements.py"), "5"], cwd=ROOT,
                          env=stack.env, capture_output=True, text=True, timeout=300)
     if out.returncode != 0:
         res.errors.append(f"statement count failed: {out.stderr[-300:]}")
@@ -78,7 +105,7 @@ def _frame(text: str) -> tuple[str, str]:
     return (match["func"], match["file"]) if match else (text.strip(), "")
 
 
-def summarize(raw: str) -> dict:
+def summarize(raw: str, busy: str = BUSY) -> dict:
     self_time, inclusive, packages = Counter(), Counter(), Counter()
     total = 0
     for line in raw.splitlines():
@@ -86,7 +113,7 @@ def summarize(raw: str) -> dict:
         if not stack or not count.isdigit():
             continue
         n = int(count)
-        if BUSY not in stack:
+        if busy not in stack:
             continue
         frames = [_frame(f) for f in stack.split(";") if not f.startswith(("process ", "thread "))]
         total += n
@@ -119,9 +146,9 @@ def _package(path: str) -> str:
     return "other (stdlib, interpreter)"
 
 
-def render(summary: dict, limit: int = 25) -> str:
-    lines = [f"# py-spy hotspots ({summary['samples']} samples of gunicorn workers serving a "
-             "request; % of those)", ""]
+def render(summary: dict, limit: int = 25,
+           title: str = "gunicorn workers serving a request") -> str:
+    lines = [f"# py-spy hotspots ({summary['samples']} samples of {title}; % of those)", ""]
     for title, key in (("Self time by package", "by_package_self"),
                        ("Inclusive time of app functions", "app_inclusive"),
                        ("Top self-time functions", "top_self")):

@@ -132,8 +132,12 @@ def versions() -> dict:
     if found["redis-server"]:
         found["redis-server"] = next((x.split(":")[1] for x in found["redis-server"].split()
                                       if x.startswith("redis_version:")), None)
-    found["project_commit"] = _server("git", "-C", str(RESULTS.parent.parent), "rev-parse",
-                                      "--short", "HEAD")
+    from bench.stack import ROOT
+    marker = ROOT / ".commit"  # written next to a `git archive` snapshot, which has no .git
+    found["app_commit"] = (_server("git", "-C", str(ROOT), "rev-parse", "--short", "HEAD")
+                           or (marker.read_text().strip() if marker.exists() else None))
+    found["app_tree_changes"] = _server("git", "-C", str(ROOT), "status", "--porcelain",
+                                        "--untracked-files=no")
     return found
 
 

@@ -88,8 +88,11 @@ class Proc:
 
 
 def run_cli(env: dict, commands: list[list[str]]) -> list[str]:
-    """Run `clientconnect` commands (through bench.clirun, one interpreter); their outputs."""
-    out = subprocess.run([sys.executable, "-m", "bench.clirun", json.dumps(commands)], cwd=ROOT,
+    """Run `clientconnect` commands (through bench/clirun.py, one interpreter); their outputs.
+
+    Helper scripts run by path, not `-m bench...`: with cwd = the app root, another checkout's
+    own bench/ folder would shadow this one."""
+    out = subprocess.run([sys.executable, str(BENCH / "clirun.py"), json.dumps(commands)], cwd=ROOT,
                          env=env, capture_output=True, text=True, timeout=300)
     if out.returncode != 0:
         raise RuntimeError(f"clientconnect failed: {out.stderr[-2000:]}")

@@ -1,7 +1,7 @@
 """Round trips per API call: SQL statements, commits and pool checkouts (each checkout also
 sends pool_pre_ping's `SELECT 1`) of the scenario-1 calls, counted with SQLAlchemy events.
 
-    python -m bench.statements N        (with the stack's env: DATABASE_URL, REDIS_URL...)
+    python bench/statements.py N        (with the stack's env: DATABASE_URL, REDIS_URL...)
 
 Runs in its own process (the bench itself never imports the app): builds the app with
 app.wsgi.make_app, drives N lifecycles through Flask's test client (no HTTP), prints JSON

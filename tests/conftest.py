@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import uuid
 from dataclasses import dataclass, field
@@ -13,9 +14,10 @@ from sqlalchemy import create_engine, text
 
 from app import create_app
 from app.config import Settings
+from app.domain.access import SYSTEM
 from app.persistence.db import make_engine
 from app.persistence.models import Base
-from app.services import jobs, users
+from app.services import jobs, reference, users
 from app.services.context import build_context
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -135,3 +137,33 @@ def approval(as_user):
     response = deploy_files(as_user, APPROVAL)
     assert response.status_code == 201, response.get_json()
     return response.get_json()["definitions"][0]
+
+
+SUPPORT = ROOT / "bpmn" / "support_case"
+SUPPORT_TEAM = {  # username: (role, groups)
+    "pia": ("agent", ["posventa"]),
+    "oscar": ("agent", ["ops_pagos"]),
+    "irene": ("agent", ["ops_internacional"]),
+    "tomas": ("agent", ["tec_swift"]),
+}
+
+
+@pytest.fixture
+def support(app, ctx, as_user):
+    files = [(io.BytesIO(p.read_bytes()), p.name) for p in sorted(SUPPORT.iterdir())
+             if p.suffix in (".bpmn", ".dmn")]
+    deployed = as_user["diego"].post("/api/definitions", data={"files": files},
+                                     content_type="multipart/form-data")
+    assert deployed.status_code == 201, deployed.get_json()
+    reference.load_reference(ctx, SYSTEM, json.loads((SUPPORT / "reference.json").read_text()))
+    client = app.test_client()
+    team = dict(as_user)
+    for name, (role, groups) in SUPPORT_TEAM.items():
+        users.create_user(ctx, name, "password123", role, groups)
+        team[name] = ApiClient(client, users.create_token(ctx, name))
+    created = team["olga"].post("/api/customers", json={
+        "id": "900123456-7", "name": "Acme Logística", "segment": "corporativo",
+        "value_rank": 8, "sensitivity": "high", "n1_agent": "pia",
+        "account_manager": "root", "email": "tesoreria@acme.example"})
+    assert created.status_code == 201, created.get_json()
+    return team

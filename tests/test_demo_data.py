@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -19,6 +20,7 @@ from app.config import Settings
 from app.persistence import migrate
 from app.services import users
 from app.services.context import build_context
+from workers.queue import SyncDispatcher
 
 UNTIL = datetime(2026, 11, 2, 20, 0, tzinfo=UTC)  # a fixed window: the same dataset every run
 ARGS = ["demo-data", "--months", "1", "--per-month", "40", "--seed", "3",
@@ -171,3 +173,15 @@ def test_the_drawn_mix_matches_the_constants():
     assert all(catalog[c.product]["typologies"][c.typology] for c in cases if c.path == "n1")
     assert all(c.true_product != c.product for c in cases if c.path == "misroute")
     assert len({c["id"] for c in customers}) == 300
+
+
+def test_sync_dispatcher_runs_each_job_in_the_callers_thread():
+    ran = []
+
+    def run(job_id):
+        ran.append((job_id, threading.get_ident()))
+        if job_id == 2:
+            raise RuntimeError("a failing job does not stop the others")
+
+    SyncDispatcher(run).dispatch([1, 2, 3])
+    assert ran == [(n, threading.get_ident()) for n in (1, 2, 3)]

@@ -2,49 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
-from io import BytesIO
 
 import pytest
 import time_machine
-from conftest import ROOT, ApiClient
 from sqlalchemy import select
 
-from app.domain.access import SYSTEM
 from app.persistence.crm import SupportCase
 from app.persistence.models import Job
-from app.services import reference, users
 from workers.ticker import Ticker
-
-SUPPORT = ROOT / "bpmn" / "support_case"
-TEAM = {  # username: (role, groups)
-    "pia": ("agent", ["posventa"]),
-    "oscar": ("agent", ["ops_pagos"]),
-    "irene": ("agent", ["ops_internacional"]),
-    "tomas": ("agent", ["tec_swift"]),
-}
-
-
-@pytest.fixture
-def support(app, ctx, as_user):
-    files = [(BytesIO(p.read_bytes()), p.name) for p in sorted(SUPPORT.iterdir())
-             if p.suffix in (".bpmn", ".dmn")]
-    deployed = as_user["diego"].post("/api/definitions", data={"files": files},
-                                     content_type="multipart/form-data")
-    assert deployed.status_code == 201, deployed.get_json()
-    reference.load_reference(ctx, SYSTEM, json.loads((SUPPORT / "reference.json").read_text()))
-    client = app.test_client()
-    team = dict(as_user)
-    for name, (role, groups) in TEAM.items():
-        users.create_user(ctx, name, "password123", role, groups)
-        team[name] = ApiClient(client, users.create_token(ctx, name))
-    created = team["olga"].post("/api/customers", json={
-        "id": "900123456-7", "name": "Acme Logística", "segment": "corporativo",
-        "value_rank": 8, "sensitivity": "high", "n1_agent": "pia",
-        "account_manager": "root", "email": "tesoreria@acme.example"})
-    assert created.status_code == 201, created.get_json()
-    return team
 
 
 def _register(client, **overrides):

@@ -95,6 +95,8 @@ class CaseList(Schema):
 
 
 class Reopen(Schema):
+    """A reopening or an escalation: why."""
+
     reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
 
 
@@ -125,3 +127,42 @@ class KpiReport(Schema):
     by_product = fields.Dict(keys=fields.String(), values=fields.Integer())
     by_typology = fields.Dict(keys=fields.String(), values=fields.Integer())
     by_tier = fields.Dict(keys=fields.String(), values=fields.Integer())
+
+
+class SlaReportQuery(Schema):
+    group_by = fields.String(load_default="product",
+                             validate=validate.OneOf(["product", "segment", "tier"]))
+    date_from = fields.AwareDateTime(data_key="from", load_default=None)
+    date_to = fields.AwareDateTime(data_key="to", load_default=None)
+
+
+class SlaReportRow(Schema):
+    group = fields.String()
+    cases = fields.Integer()
+    resolved = fields.Integer()
+    compliance_pct = fields.Float(allow_none=True)
+    breaches = fields.Integer()
+    mean_business_hours = fields.Float(allow_none=True)
+    p90_business_hours = fields.Float(allow_none=True, metadata={"description": "nearest rank"})
+
+
+class SlaReport(Schema):
+    group_by = fields.String()
+    date_from = fields.DateTime(data_key="from", attribute="from", allow_none=True)
+    date_to = fields.DateTime(data_key="to", attribute="to", allow_none=True)
+    items = fields.List(fields.Nested(SlaReportRow))
+
+
+class AtRiskItem(Schema):
+    id = fields.Integer()
+    customer_id = fields.String()
+    product = fields.String()
+    priority = fields.String(allow_none=True)
+    tier = fields.String()
+    status = fields.String()
+    sla_step = fields.String()
+    sla = fields.Nested(Sla)
+
+
+class AtRisk(Schema):
+    items = fields.List(fields.Nested(AtRiskItem))

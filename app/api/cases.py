@@ -6,6 +6,7 @@ from flask_smorest import Blueprint
 
 from app.services import cases as service
 from app.services import kpis as kpi_service
+from app.services import sla_reports
 
 from . import case_schemas as schemas
 from .auth import actor, context
@@ -48,6 +49,14 @@ def reopen(body, case_id):
     return case, 201 if created else 200
 
 
+@blp.route("/cases/<int:case_id>/escalate", methods=["POST"])
+@blp.arguments(schemas.Reopen)
+@blp.response(200, schemas.CaseDetail)
+def escalate(body, case_id):
+    """The account manager raises the case one step up the escalation ladder."""
+    return service.escalate(context(), actor(), case_id, body["reason"])
+
+
 @blp.route("/kpis", methods=["GET"])
 @blp.arguments(schemas.KpiQuery, location="query")
 @blp.response(200, schemas.KpiReport)
@@ -55,3 +64,20 @@ def kpis(query):
     """Support KPIs of the cases created in [from, to): each indicator with its formula."""
     actor()
     return kpi_service.report(context(), **query)
+
+
+@blp.route("/sla/report", methods=["GET"])
+@blp.arguments(schemas.SlaReportQuery, location="query")
+@blp.response(200, schemas.SlaReport)
+def sla_report(query):
+    """SLA compliance, breaches, mean and p90 business hours per product, segment or tier."""
+    actor()
+    return sla_reports.report(context(), **query)
+
+
+@blp.route("/sla/at-risk", methods=["GET"])
+@blp.response(200, schemas.AtRisk)
+def sla_at_risk():
+    """Open cases at risk (75% of the SLA consumed) or breached, worst first."""
+    actor()
+    return sla_reports.at_risk(context())

@@ -145,8 +145,10 @@ class TaskQuery(Page):
     status = fields.String(load_default="open",
                            validate=validate.OneOf([TaskStatus.OPEN.value,
                                                     TaskStatus.COMPLETED.value]))
-    sort = fields.String(load_default="priority",
-                         validate=validate.OneOf(["priority", "due_at", "created_at"]))
+    sort = fields.String(load_default=None, validate=validate.OneOf(
+        ["sla_risk", "priority", "due_at", "created_at"]), metadata={
+            "description": "default: sla_risk for agents (priority, then share of the SLA "
+                           "consumed), priority for others"})
 
 
 class TaskList(Schema):

@@ -105,7 +105,7 @@ class SlaClock:
         if self.is_paused(now):
             return SlaState.PAUSED
         share = self.share(now)
-        if share > 1.0:
+        if share >= 1.0:  # the target is used up (the ladder's breach step fires then too)
             return SlaState.BREACHED
         return SlaState.AT_RISK if share >= AT_RISK_SHARE else SlaState.ON_TRACK
 
@@ -126,7 +126,8 @@ def clock_from(started_at: datetime, target_minutes: float, calendar: dict | Non
 
 def summary(clock: SlaClock, now: datetime) -> dict:
     """The `sla` block of a case or task: due_at, remaining_business_minutes, state."""
-    return {"due_at": clock.due_at(now), "remaining_business_minutes": round(clock.remaining(now), 1),
+    return {"due_at": clock.due_at(now),
+            "remaining_business_minutes": round(clock.remaining(now), 1),
             "state": clock.state(now).value, "share": round(clock.share(now), 4)}
 
 

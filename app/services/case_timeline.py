@@ -25,9 +25,20 @@ def project(session, instance, snap, actor: str | None, cause: dict) -> None:
     before = _facts(case)
     _copy(case, snap.variables)
     case.status = snap.variables.get("case_status") or case.status
+    _copy_sla(case, snap.variables)
+    sla.link_instance(session, case, instance.id)
     for kind, from_tier, to_tier, reason in _handoffs(before, _facts(case), cause):
         add_entry(session, case, actor, kind, from_tier, to_tier, reason,
                   _detail(kind, case, cause))
+
+
+def _copy_sla(case: SupportCase, variables: dict) -> None:
+    case.calendar_def = variables.get("sla_calendar_def") or case.calendar_def
+    case.sla_pauses = list(variables.get("sla_pauses") or [])
+    case.sla_paused_minutes = float(variables.get("sla_paused_minutes") or 0.0)
+    waiting = case.status == "waiting_customer"
+    case.sla_paused_since = _instant(variables.get("sla_paused_since")) if waiting else None
+    sla.refresh(case)
 
 
 def _copy(case: SupportCase, variables: dict) -> None:

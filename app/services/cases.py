@@ -180,6 +180,23 @@ def reopen(ctx, actor: Actor, case_id: int, reason: str) -> tuple[dict, bool]:
     raise Conflict(f"case {case_id} is {status}; only resolved or closed cases reopen")
 
 
+def escalate(ctx, actor: Actor, case_id: int, reason: str) -> dict:
+    """The account manager's escalation: the next ladder step, through the same watch."""
+    with ctx.unit() as session:
+        case = _case_or_404(session, case_id)
+        customer = session.get(Customer, case.customer_id)
+        step = case.sla_step
+    require(actor.is_admin or actor.username == customer.account_manager,
+            "escalate this case (only its account manager may)")
+    if case.status in ("resolved", "closed"):
+        raise Conflict(f"case {case_id} is {case.status}")
+    if step == "critical":
+        raise Conflict(f"case {case_id} is already at the top of the escalation ladder")
+    messages.send(ctx, actor, "sla_escalate", {"case_id": case_id},
+                  {"escalated_by": actor.username, "reason": reason})
+    return get(ctx, actor, case_id)
+
+
 def _reopen_body(case: SupportCase, reason: str) -> dict:
     return {"customer_id": case.customer_id, "product": case.product, "typology": case.typology,
             "channel": case.channel, "impact": case.impact,

@@ -14,8 +14,9 @@ from app.domain.access import (
     sees_all_tasks,
 )
 from app.domain.errors import Conflict, Forbidden, NotFound
-from app.domain.states import InstanceStatus, TaskStatus
+from app.domain.states import InstanceStatus, Role, TaskStatus
 from app.persistence import repo
+from app.persistence.crm import CaseInstance, SupportCase
 from app.persistence.models import (
     ProcessDefinition,
     ProcessInstance,
@@ -37,7 +38,9 @@ SORTS = {
 
 
 def search(ctx, actor: Actor, *, mine=False, candidate_group=None, process_key=None,
-           instance_id=None, status="open", sort="priority", page=1, per_page=50) -> dict:
+           instance_id=None, status="open", sort=None, page=1, per_page=50) -> dict:
+    """Tasks the actor may see. Agents' default order is SLA risk: priority, then the share of
+    its case's SLA consumed (never FIFO); others' default is priority."""
     query = _visible(select(Task), actor, status, mine)
     for column, value in ((Task.process_key, process_key), (Task.instance_id, instance_id)):
         if value is not None:
@@ -45,11 +48,21 @@ def search(ctx, actor: Actor, *, mine=False, candidate_group=None, process_key=N
     if candidate_group:
         query = query.where(Task.id.in_(
             select(TaskGroup.task_id).where(TaskGroup.group_name == candidate_group)))
+    sort = sort or ("sla_risk" if actor.role is Role.AGENT else "priority")
     with ctx.unit() as session:
         total = session.scalar(select(func.count()).select_from(query.subquery()))
-        rows = session.scalars(query.order_by(*SORTS[sort])
-                               .offset((page - 1) * per_page).limit(per_page)).all()
+        rows = session.scalars(_ordered(query, sort).offset((page - 1) * per_page)
+                               .limit(per_page)).all()
         return {"items": _items(session, rows), "total": total}
+
+
+def _ordered(query, sort: str):
+    if sort != "sla_risk":
+        return query.order_by(*SORTS[sort])
+    return (query.outerjoin(CaseInstance, CaseInstance.instance_id == Task.instance_id)
+            .outerjoin(SupportCase, SupportCase.id == CaseInstance.case_id)
+            .order_by(Task.priority.asc(), sla.risk_order().desc().nulls_last(),
+                      Task.created_at.asc(), Task.id.asc()))
 
 
 def _visible(query, actor: Actor, status: str, mine: bool):

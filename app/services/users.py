@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from functools import lru_cache
 
@@ -21,13 +22,15 @@ from app.persistence.models import ApiToken, User
 def _hasher(profile: str) -> PasswordHasher:
     return PasswordHasher.from_parameters(getattr(profiles, profile))
 TOKEN_PREFIX = "ccf_"
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 
 
-def create_user(ctx, username: str, password: str, role: str, groups: list[str]) -> dict:
-    _check_user(username, password, role)
+def create_user(ctx, username: str, password: str, role: str, groups: list[str],
+                email: str | None = None) -> dict:
+    _check_user(username, password, role, email)
     user = User(username=username,
                 password_hash=_hasher(ctx.settings.password_profile).hash(password), role=role,
-                groups=sorted({g.strip() for g in groups if g.strip()}))
+                groups=sorted({g.strip() for g in groups if g.strip()}), email=email or None)
     try:
         with ctx.unit() as session:
             session.add(user)
@@ -37,8 +40,10 @@ def create_user(ctx, username: str, password: str, role: str, groups: list[str])
         raise Conflict(f"user {username} already exists") from None
 
 
-def _check_user(username: str, password: str, role: str) -> None:
+def _check_user(username: str, password: str, role: str, email: str | None) -> None:
     errors = []
+    if email and not _EMAIL.fullmatch(email):
+        errors.append({"field": "email", "message": "not an e-mail address"})
     if not username or len(username) > 150 or not username.replace(".", "").replace("-", "") \
             .replace("_", "").replace("@", "").isalnum():
         errors.append({"field": "username", "message": "1-150 letters, digits, . - _ @"})
@@ -51,7 +56,8 @@ def _check_user(username: str, password: str, role: str) -> None:
 
 
 def user_item(user: User) -> dict:
-    return {"id": user.id, "username": user.username, "role": user.role, "groups": user.groups}
+    return {"id": user.id, "username": user.username, "role": user.role, "groups": user.groups,
+            "email": user.email}
 
 
 def create_token(ctx, username: str) -> str:

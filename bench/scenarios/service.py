@@ -16,7 +16,7 @@ import time
 from redis import Redis
 
 from bench.client import in_processes, merge, start_loop
-from bench.stack import REDIS_URL, free_port
+from bench.stack import BENCH, REDIS_URL, free_port
 
 from . import Bench, scenario
 
@@ -27,7 +27,7 @@ QUEUE = "rq:queue:clientconnect"
 def service(bench: Bench) -> None:
     stack, res, sizes = bench.stack, bench.results, bench.sizes
     port = free_port()
-    stack.spawn("echo", [sys.executable, "-m", "bench.echo_server", str(port), "3600"])
+    stack.spawn("echo", [sys.executable, str(BENCH / "echo_server.py"), str(port), "3600"])
     workers = stack.n_workers
     try:
         for run in range(bench.runs):
@@ -60,7 +60,17 @@ def _one_run(bench: Bench, port: int, run: int, workers: int):
     queued = Redis.from_url(REDIS_URL).llen(QUEUE)
     launched = time.time()
     stack.set_workers(workers)
+    spy = None
+    if bench.profile and run == 0:
+        from bench.profile import RESULTS, spy_start
+        path = RESULTS / f"profile-{bench.results.started}-rq-worker.txt"
+        RESULTS.mkdir(exist_ok=True)
+        spy = (spy_start(stack.pids("worker-")[0], min(20.0, 2.0 + n / 40), path), path)
     completions = _wait(stack, f"s6-{run}-%", started.done, sizes["s6_limit"])
+    if spy:
+        from bench.profile import spy_finish
+        spy_finish(spy[0], spy[1], "perform_job", "an RQ worker running jobs", bench.results,
+                   "profile_rq_worker")
     if len(completions) < 2:
         raise RuntimeError(f"only {len(completions)} of {started.done} jobs completed "
                            f"({queued} were queued)")

@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-21 16:40:18.624383
+Create Date: 2026-11-21 16:51:15.151542
 """
 
 from __future__ import annotations
@@ -90,6 +90,7 @@ def upgrade() -> None:
         sa.Column("calendar_def", sa.JSON(), nullable=True),
         sa.Column("sla_pauses", sa.JSON(), nullable=False),
         sa.Column("sla_paused_minutes", sa.Double(), nullable=False),
+        sa.Column("sla_paused_since", sa.DateTime(timezone=True), nullable=True),
         sa.Column("sla_step", sa.String(length=20), nullable=False),
         sa.Column("sla_base", sa.Double(), nullable=True),
         sa.Column("sla_frozen_share", sa.Double(), nullable=True),
