@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-MAX_XML_BYTES = 5 * 1024 * 1024
+from app.config import MAX_MODEL_BYTES as MAX_XML_BYTES
 
 
 class XmlRejected(Exception):
