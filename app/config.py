@@ -38,6 +38,8 @@ class Settings:
     ticker_interval_seconds: float = 0.5
     queue_name: str = "clientconnect"
     log_level: str = "INFO"
+    mass_incident_cases: int = 5  # this many cases of one product ...
+    mass_incident_minutes: int = 30  # ... within this many minutes open a major incident
     password_profile: str = "RFC_9106_LOW_MEMORY"  # an argon2.profiles name; tests use CHEAPEST
 
     @property
@@ -76,6 +78,9 @@ class Settings:
             job_backoff_seconds=number.decimal("CLIENTCONNECT_JOB_BACKOFF", 2.0, 0.0, 3600.0),
             script_timeout_seconds=number.decimal("CLIENTCONNECT_SCRIPT_TIMEOUT", 1.0, 0.01, 60.0),
             log_level=_log_level(env.get("LOG_LEVEL", "INFO")),
+            mass_incident_cases=number.integer("CLIENTCONNECT_MASS_INCIDENT_CASES", 5, 2, 10_000),
+            mass_incident_minutes=number.integer("CLIENTCONNECT_MASS_INCIDENT_MINUTES", 30, 1,
+                                                 24 * 60),
         )
 
 

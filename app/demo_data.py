@@ -35,7 +35,8 @@ from app.domain.calendar import BusinessCalendar, add_business_time
 from app.domain.errors import Conflict
 from app.persistence.models import ProcessDefinition
 from app.services import deploy, jobs, reference, users
-from app.services.context import SUPPORT_PROCESS, build_context
+from app.services.context import build_context
+from app.services.processes import SUPPORT_PROCESS
 from workers.queue import SyncDispatcher
 from workers.ticker import Ticker
 

@@ -150,3 +150,42 @@ def test_agents_inbox_is_ordered_by_sla_risk(team, ctx):
     assert shares == sorted(shares, reverse=True)
     assert {i["instance_id"] for i in items} == {older["instance_id"], newer["instance_id"]}
     assert [i["instance_id"] for i in fifo][0] == older["instance_id"]
+
+
+@pytest.fixture
+def swift_team(team, app, ctx):
+    client = app.test_client()
+    users.create_user(ctx, "nico", "password123", "agent", ["tec_swift"])
+    return {**team, "nico": ApiClient(client, users.create_token(ctx, "nico"))}
+
+
+def test_mass_incident_links_cases_and_resolves_them_with_one_action(swift_team, ctx):
+    pia, nico, irene = swift_team["pia"], swift_team["nico"], swift_team["irene"]
+    cases = [_register(pia, product="Swift", typology="Giro devuelto", subject=f"giro {n}")
+             for n in range(5)]
+    detail = _case(pia, cases[-1]["case_id"])
+    incident_id = detail["links"]["major_incident_id"]
+    assert incident_id is not None
+    assert all(_case(pia, c["case_id"])["links"]["major_incident_id"] == incident_id
+               for c in cases)
+    late = _register(pia, product="Swift", typology="Giro devuelto", subject="giro tardío")
+    assert _case(pia, late["case_id"])["links"]["major_incident_id"] == incident_id
+    other = _register(pia, product="Pagos", typology="Pago rechazado")
+    assert _case(pia, other["case_id"])["links"]["major_incident_id"] is None
+    ctx.dispatcher.drain()
+    mails = [p.read_text() for p in ctx.settings.outbox_dir.glob("*.eml")]
+    assert sum("incidente general en Swift" in m for m in mails) == 6
+
+    _complete(pia, _only_task(pia, cases[0]["instance_id"]),
+              {"action": "escalate", "reason": "Falla general"})
+    assert _only_task(irene, cases[0]["instance_id"])["name"] == "n2_review"
+    (task,) = nico.get("/api/tasks?process_key=major_incident").get_json()["items"]
+    assert task["candidate_groups"] == ["tec_swift"]
+    _complete(nico, task, {"resolution": "Se restableció la conexión SWIFT"})
+    ctx.dispatcher.drain()
+    for case in [*cases, late]:
+        body = _case(pia, case["case_id"])
+        assert (body["status"], body["resolved_tier"]) == ("resolved", "N3"), body["id"]
+        assert body["became_incident"]
+    assert _case(pia, other["case_id"])["status"] == "open"
+    assert pia.get(f"/api/tasks?instance_id={cases[0]['instance_id']}").get_json()["total"] == 0

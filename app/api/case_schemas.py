@@ -31,6 +31,7 @@ class Links(Schema):
     reincidences = fields.List(fields.Integer())
     reopened_from = fields.Integer(allow_none=True)
     reopened_as = fields.List(fields.Integer())
+    major_incident_id = fields.Integer(allow_none=True)
 
 
 class TimelineEntry(Schema):

@@ -89,10 +89,26 @@ class SupportCase(Base):
     sla_met: Mapped[bool | None]  # frozen at resolution
     sla_instance_id: Mapped[int | None] = mapped_column(
         ForeignKey("process_instance.id", ondelete="SET NULL"))
+    major_incident_id: Mapped[int | None] = mapped_column(ForeignKey("major_incident.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     due_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
+
+
+class MajorIncident(Base):
+    """Many cases of one product within minutes: one incident, resolved once for all."""
+
+    __tablename__ = "major_incident"
+    __table_args__ = (Index("ix_major_incident_product_status", "product", "status"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    product: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    instance_id: Mapped[int | None] = mapped_column(
+        ForeignKey("process_instance.id", ondelete="SET NULL"))
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None]
+    resolution: Mapped[str | None] = mapped_column(Text)
 
 
 class CaseInstance(Base):

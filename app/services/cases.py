@@ -12,10 +12,10 @@ from app.domain.errors import Conflict, NotFound, ValidationFailed
 from app.persistence.crm import CaseEvent, Customer, Product, SupportCase
 from app.persistence.models import utcnow
 
-from . import messages, reference, sla
+from . import mass_incidents, messages, reference, sla
 from .case_timeline import add_entry
-from .context import SUPPORT_PROCESS
 from .instances import latest_definition, launch
+from .processes import SUPPORT_PROCESS
 
 REINCIDENCE_DAYS = 30
 CASE_FIELDS = ("customer_id", "product", "typology", "channel", "subject", "description",
@@ -36,6 +36,7 @@ def register(ctx, actor: Actor, body: dict, reopened_from: int | None = None) ->
         instance, jobs, _ = launch(ctx, session, definition, variables, f"case-{case.id}",
                                    actor.username)
         case.instance_id = instance.id
+        jobs += mass_incidents.on_registered(ctx, session, case, actor.username)
         answer = {"case_id": case.id, "instance_id": instance.id, "priority": case.priority,
                   "due_at": case.due_at}
     ctx.dispatcher.dispatch(jobs)
@@ -122,7 +123,8 @@ def _links(session, case: SupportCase) -> dict:
         return list(session.scalars(select(SupportCase.id).where(column == case.id)
                                     .order_by(SupportCase.id)))
     return {"reincidence_of": case.reincidence_of, "reincidences": ids(SupportCase.reincidence_of),
-            "reopened_from": case.reopened_from, "reopened_as": ids(SupportCase.reopened_from)}
+            "reopened_from": case.reopened_from, "reopened_as": ids(SupportCase.reopened_from),
+            "major_incident_id": case.major_incident_id}
 
 
 def _entry(event: CaseEvent) -> dict:

@@ -13,11 +13,6 @@ from app.config import Settings
 from app.engine import Engine
 from app.persistence.db import make_engine, make_session_factory, session_scope
 
-from . import case_timeline, sla_ladder
-
-SUPPORT_PROCESS = "support_case"
-SLA_PROCESS = "sla_watch"
-
 
 class Dispatcher(Protocol):
     """Carries job ids to whatever runs them. Losing a dispatch loses nothing: the ticker
@@ -52,6 +47,11 @@ class Context:
         return self.sessions.kw["bind"].dialect.name == "postgresql"
 
 
+def _listeners() -> dict:
+    from .listeners import listeners  # the projections import the use cases, which import us
+    return listeners()
+
+
 def build_context(settings: Settings, dispatcher: Dispatcher | None = None) -> Context:
     db = make_engine(settings.database_url)
     return Context(
@@ -59,5 +59,5 @@ def build_context(settings: Settings, dispatcher: Dispatcher | None = None) -> C
         sessions=make_session_factory(db),
         engine=Engine(script_timeout=settings.script_timeout_seconds),
         dispatcher=dispatcher or NoDispatch(),
-        listeners={SUPPORT_PROCESS: [case_timeline.project], SLA_PROCESS: [sla_ladder.project]},
+        listeners=_listeners(),
     )

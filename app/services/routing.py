@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from app.domain.errors import NotFound, ValidationFailed
 
-from .context import SUPPORT_PROCESS
 from .instances import latest_definition, process_spec
+from .processes import SUPPORT_PROCESS
 
 
 def groups_for(ctx, products: list[str]) -> dict[str, dict]:

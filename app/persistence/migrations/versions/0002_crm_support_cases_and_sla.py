@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-21 16:51:15.151542
+Create Date: 2026-11-21 16:58:16.348934
 """
 
 from __future__ import annotations
@@ -56,6 +56,25 @@ def upgrade() -> None:
         sa.UniqueConstraint("product_id", "name"),
     )
     op.create_table(
+        "major_incident",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("product", sa.String(length=100), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column(
+            "instance_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("resolution", sa.Text(), nullable=True),
+        sa.ForeignKeyConstraint(["instance_id"], ["process_instance.id"], ondelete="SET NULL"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("major_incident", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_major_incident_product_status", ["product", "status"], unique=False
+        )
+
+    op.create_table(
         "support_case",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("customer_id", sa.String(length=20), nullable=False),
@@ -99,6 +118,9 @@ def upgrade() -> None:
         sa.Column(
             "sla_instance_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
+        sa.Column(
+            "major_incident_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("due_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
@@ -108,6 +130,10 @@ def upgrade() -> None:
             ["customer.id"],
         ),
         sa.ForeignKeyConstraint(["instance_id"], ["process_instance.id"], ondelete="SET NULL"),
+        sa.ForeignKeyConstraint(
+            ["major_incident_id"],
+            ["major_incident.id"],
+        ),
         sa.ForeignKeyConstraint(
             ["reincidence_of"],
             ["support_case.id"],
@@ -187,6 +213,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_case_instance")
 
     op.drop_table("support_case")
+    with op.batch_alter_table("major_incident", schema=None) as batch_op:
+        batch_op.drop_index("ix_major_incident_product_status")
+
+    op.drop_table("major_incident")
     op.drop_table("typology")
     op.drop_table("product")
     op.drop_table("customer")
