@@ -6,6 +6,7 @@ import SpiffWorkflow, Flask or SQLAlchemy.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import smtplib
@@ -81,8 +82,12 @@ def _method(params: dict) -> str:
 def _url(params: dict) -> str:
     """Return the target URL, which must be absolute http or https."""
     url = _text(params, "url")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError as exc:  # e.g. "http://[::1/x": an unclosed IPv6 bracket
+        raise _invalid("url", f"is not a valid URL ({exc})") from exc
+    if parts.scheme not in ("http", "https") or not hostname:
         raise _invalid("url", "must be an absolute http:// or https:// URL")
     return url
 
@@ -95,7 +100,30 @@ def _headers(params: dict) -> dict[str, str]:
     )
     if not valid:
         raise _invalid("headers", "must be an object mapping header names to strings")
+    for name, value in headers.items():
+        if not _is_latin1(name + value):
+            raise _invalid("headers", f"header {name!r} must be Latin-1 text (HTTP headers "
+                           "cannot carry other characters; encode the value first)")
     return dict(headers)
+
+
+def _is_latin1(text: str) -> bool:
+    """True when `text` can travel in an HTTP header (ISO-8859-1)."""
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _json_body(params: dict):
+    """Return the JSON body, which must be JSON-serializable (no sets, dates, objects...)."""
+    body = params.get("json")
+    try:
+        json.dumps(body)
+    except (TypeError, ValueError) as exc:
+        raise _invalid("json", f"is not JSON-serializable ({exc})") from exc
+    return body
 
 
 def _timeout(params: dict) -> float:
@@ -141,10 +169,12 @@ def _result(response: requests.Response) -> dict:
 
 def _send(method: str, url: str, params: dict) -> requests.Response:
     """Perform the request, mapping transport failures to ConnectorError."""
-    kwargs = {"headers": _headers(params), "json": params.get("json"), "timeout": _timeout(params)}
+    kwargs = {"headers": _headers(params), "json": _json_body(params),
+              "timeout": _timeout(params)}
     try:
         return requests.request(method, url, **kwargs)
-    except (requests.exceptions.InvalidURL, requests.exceptions.InvalidHeader) as exc:
+    except (requests.exceptions.InvalidURL, requests.exceptions.InvalidHeader,
+            requests.exceptions.InvalidJSONError) as exc:
         raise ConnectorError(f"{method} {url} is not a valid request: {exc}", False) from exc
     except requests.exceptions.TooManyRedirects as exc:
         raise ConnectorError(f"{method} {url} redirected too many times", False) from exc
@@ -270,11 +300,27 @@ def connector_names() -> frozenset[str]:
 
 
 def run_connector(name: str, params: dict, settings: Settings) -> dict:
-    """Run the connector called `name`; unknown names and bad params are not retryable."""
+    """Run the connector called `name`; every failure leaves as a `ConnectorError`.
+
+    Unknown names and bad parameters are not retryable; neither is any unexpected exception
+    of a connector (a bug or a parameter it did not foresee: trying again would fail the same
+    way), nor a result that is not JSON (it could not be stored)."""
     connector = REGISTRY.get(name)
     if connector is None:
         known = ", ".join(sorted(REGISTRY))
         raise ConnectorError(f"unknown connector {name!r} (known: {known})", retryable=False)
     if not isinstance(params, Mapping):
         raise ConnectorError("connector parameters must be an object", retryable=False)
-    return connector(dict(params), settings)
+    try:
+        result = connector(dict(params), settings)
+    except ConnectorError:
+        raise
+    except Exception as exc:
+        raise ConnectorError(f"connector {name!r} failed unexpectedly: "
+                             f"{type(exc).__name__}: {exc}", retryable=False) from exc
+    try:
+        json.dumps(result)
+    except (TypeError, ValueError) as exc:
+        raise ConnectorError(f"connector {name!r} returned a result that is not JSON: {exc}",
+                             retryable=False) from exc
+    return result

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
 from app.services import cases as service
 from app.services import kpis as kpi_service
 from app.services import sla_reports
 
 from . import case_schemas as schemas
 from .auth import actor, context
+from .base import Blueprint
 
 blp = Blueprint("cases", __name__, description="Customer support cases (N1 -> N2 -> N3)")
 

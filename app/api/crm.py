@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
 from app.services import customers, reference
 
 from . import crm_schemas as schemas
 from .auth import actor, context
+from .base import Blueprint
 
 blp = Blueprint("crm", __name__, description="Products, typologies and customers")
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
 from app.domain.crm import Segment, Sensitivity
 
+from .base import Schema
 from .schemas import Page
 
 SEGMENTS = validate.OneOf([s.value for s in Segment])

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from flask import Response
-from flask_smorest import Blueprint
 
 from app.services import deploy as service
 
 from . import schemas
 from .auth import actor, context
+from .base import Blueprint
 
 blp = Blueprint("definitions", __name__, description="Deploy and read process definitions")
 

@@ -6,6 +6,7 @@ import logging
 from http import HTTPStatus
 
 from flask import Flask, jsonify
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from app.domain import errors as domain
@@ -42,20 +43,34 @@ def _http_error(exc: HTTPException):
 
 
 def _field_errors(messages: dict) -> list[dict]:
-    """webargs' {location: {field: [msg]}} as [{"field", "message"}]."""
+    """webargs' {location: {field: [msg]}} as [{"field", "message"}]; marshmallow's
+    schema-level `_schema` is the body (or the query string) itself."""
     found = []
-    for fields in messages.values():
-        found.extend(_flatten(fields, ""))
+    for location, fields in messages.items():
+        found.extend(_flatten(fields, "", "query" if location == "query" else "body"))
     return found
 
 
-def _flatten(node, prefix: str) -> list[dict]:
+def _flatten(node, prefix: str, root: str) -> list[dict]:
     if isinstance(node, dict):
         return [e for key, value in node.items()
-                for e in _flatten(value, f"{prefix}.{key}" if prefix else str(key))]
+                for e in _flatten(value, _join(prefix, key), root)]
     if isinstance(node, list) and all(isinstance(m, str) for m in node):
-        return [{"field": prefix or "body", "message": m} for m in node]
-    return [{"field": prefix or "body", "message": str(node)}]
+        return [{"field": prefix or root, "message": m} for m in node]
+    return [{"field": prefix or root, "message": str(node)}]
+
+
+def _join(prefix: str, key) -> str:
+    if key == "_schema":
+        return prefix
+    return f"{prefix}.{key}" if prefix else str(key)
+
+
+def _data_error(exc: DataError):
+    """Last resort: a value the database refuses (webargs and the schemas catch the rest)."""
+    log.warning("database refused a value: %s", exc.orig)
+    return body(422, "a value in the request cannot be stored or compared by the database",
+                [{"field": "body", "message": str(exc.orig).splitlines()[0][:200]}])
 
 
 def _unexpected(exc: Exception):
@@ -66,4 +81,5 @@ def _unexpected(exc: Exception):
 def install_error_handlers(app: Flask) -> None:
     app.register_error_handler(domain.DomainError, _domain_error)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(DataError, _data_error)
     app.register_error_handler(Exception, _unexpected)

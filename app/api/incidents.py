@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
 from app.services import incidents as service
 
 from . import schemas
 from .auth import actor, context
+from .base import Blueprint
 
 blp = Blueprint("incidents", __name__, description="Failures waiting for an operator")
 

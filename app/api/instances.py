@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
 from app.services import instances as service
 
 from . import schemas
 from .auth import actor, context
+from .base import Blueprint
 
 blp = Blueprint("instances", __name__, description="Run and steer process instances")
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
 from app.services import messages as service
 
 from . import schemas
 from .auth import actor, context
+from .base import Blueprint
 
 blp = Blueprint("messages", __name__, description="Correlate messages to instances")
 

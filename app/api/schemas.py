@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
 from app.domain.states import InstanceStatus, TaskStatus
 
+from .base import MAX_ID, MAX_PAGE, Schema
+
 
 class Page(Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 
@@ -141,7 +143,7 @@ class TaskQuery(Page):
     mine = fields.Boolean(load_default=False)
     candidate_group = fields.String()
     process_key = fields.String()
-    instance_id = fields.Integer()
+    instance_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
     status = fields.String(load_default="open",
                            validate=validate.OneOf([TaskStatus.OPEN.value,
                                                     TaskStatus.COMPLETED.value]))
@@ -180,7 +182,7 @@ class Delivered(Schema):
 
 
 class IncidentQuery(Schema):
-    instance_id = fields.Integer()
+    instance_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
     status = fields.String(validate=validate.OneOf(["open", "resolved"]))
 
 

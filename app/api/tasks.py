@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
 from app.services import tasks as service
 
 from . import schemas
 from .auth import actor, context
+from .base import Blueprint
 
 blp = Blueprint("tasks", __name__, description="Work user tasks")
 

@@ -25,6 +25,7 @@ SYSTEM = Actor("system", Role.ADMIN)
 _STARTERS = {Role.AGENT, Role.OPERATOR, Role.ADMIN}
 _OPERATORS = {Role.OPERATOR, Role.ADMIN}
 _DESIGNERS = {Role.DESIGNER, Role.ADMIN}
+_READERS = {Role.AGENT, Role.OPERATOR, Role.ADMIN}
 
 
 def require(allowed: bool, action: str) -> None:
@@ -64,6 +65,46 @@ def can_work_task(actor: Actor, assignee: str | None, candidate_groups: Iterable
     if assignee is not None:
         return assignee == actor.username
     return bool(actor.groups.intersection(candidate_groups))
+
+
+def reads_all_instances(actor: Actor) -> bool:
+    """Operators and admins read every instance, its history and the incident list."""
+    return actor.role in _OPERATORS
+
+
+def can_read_instances(actor: Actor) -> bool:
+    """Designers deploy and read definitions; they read no instances."""
+    return actor.role in _READERS
+
+
+@dataclass(frozen=True)
+class TaskFacts:
+    """What the instance rule needs to know of one user task."""
+
+    open: bool
+    assignee: str | None
+    candidate_groups: tuple[str, ...] = ()
+    completed_by: str | None = None
+
+
+def sees_through_task(actor: Actor, task: TaskFacts) -> bool:
+    """An open task assigned to the agent or offered to one of their groups, or one they
+    completed."""
+    if task.completed_by is not None and task.completed_by == actor.username:
+        return True
+    return task.open and _is_theirs(actor, task.assignee, task.candidate_groups)
+
+
+def can_read_instance(actor: Actor, started_by: Iterable[str | None],
+                      tasks: Iterable[TaskFacts]) -> bool:
+    """Operators and admins read any instance; an agent one they started (`started_by`: the
+    starters of the instance and of the instances working for the same case) or one with a task
+    they see (`tasks`: likewise); designers none."""
+    if reads_all_instances(actor):
+        return True
+    if not can_read_instances(actor):
+        return False
+    return actor.username in set(started_by) or any(sees_through_task(actor, t) for t in tasks)
 
 
 def _is_theirs(actor: Actor, assignee: str | None, candidate_groups: Iterable[str]) -> bool:

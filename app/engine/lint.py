@@ -77,7 +77,9 @@ def _lint_file(name, content, form_exists, connectors) -> list[Issue]:
     except XmlRejected as exc:
         return [Issue(name, exc.line, None, exc.message)]
     if _kind(name) == "dmn":
-        return _schema_issues(name, root, _dmn_namespace(root))
+        issues = _schema_issues(name, root, _dmn_namespace(root))
+        issues.extend(_dmn_issues(name, root))
+        return sorted(issues, key=lambda issue: issue.line or 0)
     ctx = _Context(name, root, form_exists, connectors)
     issues = _schema_issues(name, _for_schema(root), "bpmn")
     issues.extend(itertools.chain.from_iterable(check(ctx) for check in BPMN_CHECKS))
@@ -142,8 +144,36 @@ def _for_schema(root: etree._Element) -> etree._Element:
 
 def _schema_issues(name: str, root: etree._Element, kind: str) -> list[Issue]:
     errors = _validate(root, kind)
-    locate = _locator(root) if errors else None
-    return [Issue(name, e.line, locate(e.line), _schema_message(e.message)) for e in errors]
+    if not errors:
+        return []
+    locate, first_use = _locator(root), _first_use_of_ids(root)
+    return [Issue(name, e.line, locate(e.line), _duplicate_id_message(e, first_use)
+                  or _schema_message(e.message)) for e in errors]
+
+
+_BAD_ID = re.compile(r"attribute 'id': '(?P<id>.*)' is not a valid value of the atomic type "
+                     r"'xs:ID'")
+
+
+def _first_use_of_ids(root: etree._Element) -> dict[str, int | None]:
+    """The line of the first element using each id (the one a duplicate collides with)."""
+    first: dict[str, int | None] = {}
+    for element in root.iter(etree.Element):
+        value = element.get("id")
+        if value is not None:
+            first.setdefault(value, element.sourceline)
+    return first
+
+
+def _duplicate_id_message(error, first_use: dict[str, int | None]) -> str | None:
+    """libxml2 reports a repeated xs:ID as an invalid value; say what it is instead."""
+    match = _BAD_ID.search(error.message)
+    if not match or match.group("id") not in first_use:
+        return None
+    value, line = match.group("id"), first_use[match.group("id")]
+    if line is None or line >= error.line:
+        return None  # the first use itself: the value is malformed, not repeated
+    return f"duplicate id '{value}' (also used at line {line})"
 
 
 def _validate(root: etree._Element, kind: str) -> list:
@@ -317,11 +347,130 @@ def _unguarded(ctx: _Context, gateway: etree._Element, flow: etree._Element) -> 
                            "flow; add a conditionExpression or make it the gateway's default")
 
 
+EXPRESSION_PROPERTIES = ("priority", "dueAt", "candidateGroupsExpression", "assigneeExpression",
+                         "instructionsExpression")
+"""spiffworkflow:property values of user/manual tasks evaluated on the task's data at run time
+(together with every `formEnum.<field>`)."""
+
+_EXPRESSIONS = (
+    # (XPath of the element whose text is one Python expression, label)
+    ("//bpmn:multiInstanceLoopCharacteristics/bpmn:loopCardinality", "Loop cardinality"),
+    ("//bpmn:multiInstanceLoopCharacteristics/bpmn:completionCondition", "Completion condition"),
+    ("//bpmn:standardLoopCharacteristics/bpmn:loopCondition", "Loop condition"),
+    ("//bpmn:adHocSubProcess/bpmn:completionCondition", "Completion condition"),
+    ("//bpmn:conditionalEventDefinition/bpmn:condition", "Event condition"),
+    ("//bpmn:correlationPropertyRetrievalExpression/bpmn:messagePath"
+     " | //bpmn:correlationPropertyRetrievalExpression/bpmn:formalExpression",
+     "Correlation retrieval expression"),
+    ("//spiffworkflow:processVariableCorrelation/spiffworkflow:expression",
+     "Correlation expression"),
+    ("//spiffworkflow:messagePayload", "Message payload"),
+)
+
+
+def _check_expressions(ctx: _Context) -> Iterator[Issue]:
+    """Expressions the engine evaluates at run time, besides scripts, conditions and timers."""
+    for path, label in _EXPRESSIONS:
+        for node in _xp(ctx.root, path):
+            yield from _source_issues(ctx, node, label, "eval")
+
+
+def _check_service_parameters(ctx: _Context) -> Iterator[Issue]:
+    path = "//spiffworkflow:serviceTaskOperator/spiffworkflow:parameters/spiffworkflow:parameter"
+    for param in _xp(ctx.root, path):
+        value = param.get("value")
+        if value is None:
+            continue  # SpiffWorkflow ignores a parameter without a value
+        label = f'Service parameter "{param.get("id") or ""}"'
+        if not value.strip():
+            yield ctx.issue(param, f"{label} has an empty value; enter a Python expression "
+                                   'such as "text" (quoted) or a variable name')
+            continue
+        yield from (ctx.issue(param, f"{label}: {message}")
+                    for message in _check_source(value, "eval"))
+
+
+def _check_task_properties(ctx: _Context) -> Iterator[Issue]:
+    path = ("//bpmn:userTask/bpmn:extensionElements/spiffworkflow:properties/"
+            "spiffworkflow:property | //bpmn:manualTask/bpmn:extensionElements/"
+            "spiffworkflow:properties/spiffworkflow:property")
+    for prop in _xp(ctx.root, path):
+        name, value = prop.get("name") or "", prop.get("value") or ""
+        if (name in EXPRESSION_PROPERTIES or name.startswith("formEnum.")) and value.strip():
+            yield from (ctx.issue(prop, f'Property "{name}": {message}')
+                        for message in _check_source(value, "eval"))
+
+
 BPMN_CHECKS: tuple[Callable[[_Context], Iterable[Issue]], ...] = (
     _check_executable,
     _check_timers,
     _check_scripts,
+    _check_expressions,
+    _check_service_parameters,
+    _check_task_properties,
     _check_forms,
     _check_connectors,
     _check_gateways,
 )
+
+
+# -- DMN checks ------------------------------------------------------------------------------
+
+_DMN_ANY = ("", "-")
+
+
+def _dmn_issues(name: str, root: etree._Element) -> list[Issue]:
+    """Input expressions, input entries and output entries of every decision table.
+
+    They are evaluated the way SpiffWorkflow's DMNEngine does: an input entry is a Python
+    expression compared with the input (`(input) == (entry)`); one that does not compile as
+    such is read as the right-hand side of a comparison (`v <= 20`); `?` stands for the
+    input; an empty entry or `-` matches anything.
+    """
+    ns = {"dmn": _dmn_namespace(root)}
+    issues = []
+
+    def add(node: etree._Element, label: str, messages: Iterable[str]) -> None:
+        entry = node.getparent() if node.getparent() is not None else node
+        issues.extend(Issue(name, node.sourceline, _nearest_id(entry), f"{label}: {message}")
+                      for message in messages)
+
+    for text in root.xpath("//dmn:input/dmn:inputExpression/dmn:text", namespaces=ns):
+        if _text(text):
+            add(text, "Input expression", _check_source(text.text, "eval"))
+    for rule in root.xpath("//dmn:decisionTable/dmn:rule", namespaces=ns):
+        rule_id = rule.get("id") or "?"
+        for text in rule.xpath("dmn:inputEntry/dmn:text", namespaces=ns):
+            add(text, f"Input entry of rule {rule_id}", _input_entry_errors(text.text))
+        for text in rule.xpath("dmn:outputEntry/dmn:text", namespaces=ns):
+            if text.text:
+                add(text, f"Output entry of rule {rule_id}", _check_source(text.text, "eval"))
+    return issues
+
+
+def _input_entry_errors(entry: str | None) -> list[str]:
+    if entry is None or entry.strip() in _DMN_ANY:
+        return []
+    marked = _mark_input_placeholders(entry)
+    if "dmninputexpr" in marked:
+        return _check_source(marked, "eval")
+    if not _check_source(entry, "exec"):  # DMNEngine.needs_eq: `(input) == (entry)`
+        return _check_source(entry, "eval")
+    if not _check_source(f"v {entry}", "exec"):  # `input <= 20`
+        return _check_source(f"v {entry}", "eval")
+    return _check_source(entry, "eval") or _check_source(f"v {entry}", "eval")
+
+
+def _mark_input_placeholders(entry: str) -> str:
+    """DMNEngine's `?` → `dmninputexpr` for each `?` followed by an even number of quotes.
+
+    Same result as its regular expression, computed in one pass from the end (the regular
+    expression takes quadratic time on many `?`).
+    """
+    chars, quotes = list(entry), 0
+    for index in range(len(chars) - 1, -1, -1):
+        if chars[index] in "'\"":
+            quotes += 1
+        elif chars[index] == "?" and quotes % 2 == 0:
+            chars[index] = "dmninputexpr"
+    return "".join(chars)

@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from app.domain.access import Actor, can_operate, can_start, require
+from app.domain.access import (
+    Actor,
+    TaskFacts,
+    can_operate,
+    can_read_instance,
+    can_read_instances,
+    can_start,
+    reads_all_instances,
+    require,
+)
 from app.domain.errors import InvalidTransition, ValidationFailed
-from app.domain.states import IncidentStatus, InstanceStatus
+from app.domain.states import IncidentStatus, InstanceStatus, TaskStatus
 from app.persistence import repo
-from app.persistence.models import Event, ProcessDefinition, ProcessInstance, utcnow
+from app.persistence.crm import CaseInstance
+from app.persistence.models import (
+    Event,
+    ProcessDefinition,
+    ProcessInstance,
+    Task,
+    TaskGroup,
+    utcnow,
+)
 
 from . import progress
 from .context import Context
@@ -63,11 +80,13 @@ def latest_definition(session: Session, process_key: str) -> ProcessDefinition:
     return definition
 
 
-def check_variables(variables: dict) -> dict:
-    bad = [name for name in variables if not (name.isidentifier() and not name.startswith("_"))]
+def check_variables(variables: dict, field: str = "variables") -> dict:
+    """Names scripts can use: identifiers not starting with `_` (`field`.<name> in errors)."""
+    bad = [name for name in variables
+           if not (isinstance(name, str) and name.isidentifier() and not name.startswith("_"))]
     if bad:
-        raise ValidationFailed("invalid variable names", [
-            {"field": f"variables.{name}", "message": "must be an identifier not starting with _"}
+        raise ValidationFailed(f"invalid {field} names", [
+            {"field": f"{field}.{name}", "message": "must be an identifier not starting with _"}
             for name in bad
         ])
     return variables
@@ -75,30 +94,76 @@ def check_variables(variables: dict) -> dict:
 
 def get(ctx: Context, actor: Actor, instance_id: int) -> dict:
     with ctx.unit() as session:
-        instance = repo.get_or_404(session, ProcessInstance, instance_id, "instance")
+        instance = _readable_instance(session, actor, instance_id)
         definition = repo.definition_of(session, instance)
         variables = ctx.engine.variables(process_spec(ctx, definition), instance.state)
         return instance_detail(session, instance, definition, variables, actor)
 
 
-def search(ctx: Context, process_key=None, status=None, business_key=None, page=1,
-           per_page=50) -> dict:
-    query = select(ProcessInstance)
+def search(ctx: Context, actor: Actor, process_key=None, status=None, business_key=None,
+           page=1, per_page=50) -> dict:
+    """Instances the actor may read, newest first, each with its definition version."""
+    require(can_read_instances(actor), "read instances")
+    query = select(ProcessInstance, ProcessDefinition.version).join(
+        ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
     for column, value in ((ProcessInstance.process_key, process_key),
                           (ProcessInstance.status, status),
                           (ProcessInstance.business_key, business_key)):
         if value is not None:
             query = query.where(column == value)
+    if not reads_all_instances(actor):
+        query = query.where(_readable_by(actor))
     with ctx.unit() as session:
         total = session.scalar(select(func.count()).select_from(query.subquery()))
-        rows = session.scalars(query.order_by(ProcessInstance.id.desc())
+        rows = session.execute(query.order_by(ProcessInstance.id.desc())
                                .offset((page - 1) * per_page).limit(per_page))
-        return {"items": [instance_summary(row) for row in rows], "total": total}
+        return {"items": [instance_summary(row, version) for row, version in rows],
+                "total": total}
 
 
-def history(ctx: Context, instance_id: int) -> dict:
+def _readable_instance(session: Session, actor: Actor, instance_id: int) -> ProcessInstance:
+    """The instance, when `access.can_read_instance` lets the actor read it (else 403)."""
+    require(can_read_instances(actor), "read instances")
+    instance = repo.get_or_404(session, ProcessInstance, instance_id, "instance")
+    if reads_all_instances(actor):
+        return instance
+    related = _same_case(session, instance_id)
+    starters = session.scalars(select(ProcessInstance.started_by)
+                               .where(ProcessInstance.id.in_(related))).all()
+    tasks = [TaskFacts(open=t.status == TaskStatus.OPEN, assignee=t.assignee,
+                       candidate_groups=tuple(t.candidate_groups or ()),
+                       completed_by=t.completed_by)
+             for t in session.scalars(select(Task).where(Task.instance_id.in_(related)))]
+    require(can_read_instance(actor, starters, tasks), f"read instance {instance_id}")
+    return instance
+
+
+def _same_case(session: Session, instance_id: int) -> set[int]:
+    """The instance and the instances working for the same support case (its SLA watch...)."""
+    cases = select(CaseInstance.case_id).where(CaseInstance.instance_id == instance_id)
+    return {instance_id, *session.scalars(
+        select(CaseInstance.instance_id).where(CaseInstance.case_id.in_(cases)))}
+
+
+def _readable_by(actor: Actor):
+    """SQL of `access.can_read_instance` for an agent: started by them, or with a task they
+    see (open and assigned to them or offered to one of their groups, or completed by them);
+    or working for the same case as such an instance."""
+    seen = [Task.completed_by == actor.username,
+            and_(Task.status == TaskStatus.OPEN, Task.assignee == actor.username)]
+    if actor.groups:
+        seen.append(and_(Task.status == TaskStatus.OPEN, Task.id.in_(
+            select(TaskGroup.task_id).where(TaskGroup.group_name.in_(sorted(actor.groups))))))
+    direct = select(ProcessInstance.id).where(ProcessInstance.started_by == actor.username) \
+        .union(select(Task.instance_id).where(or_(*seen)))
+    cases = select(CaseInstance.case_id).where(CaseInstance.instance_id.in_(direct))
+    return or_(ProcessInstance.id.in_(direct), ProcessInstance.id.in_(
+        select(CaseInstance.instance_id).where(CaseInstance.case_id.in_(cases))))
+
+
+def history(ctx: Context, actor: Actor, instance_id: int) -> dict:
     with ctx.unit() as session:
-        repo.get_or_404(session, ProcessInstance, instance_id, "instance")
+        _readable_instance(session, actor, instance_id)
         events = session.scalars(select(Event).where(Event.instance_id == instance_id)
                                  .order_by(Event.id))
         return {"items": [{"at": e.at, "actor": e.actor, "kind": e.kind, "detail": e.detail}
@@ -106,23 +171,25 @@ def history(ctx: Context, instance_id: int) -> dict:
 
 
 def suspend(ctx: Context, actor: Actor, instance_id: int) -> dict:
-    return _transition(ctx, actor, instance_id, InstanceStatus.ACTIVE, InstanceStatus.SUSPENDED)
+    return _transition(ctx, actor, instance_id, "suspend", InstanceStatus.ACTIVE,
+                       InstanceStatus.SUSPENDED)
 
 
 def resume(ctx: Context, actor: Actor, instance_id: int) -> dict:
-    return _transition(ctx, actor, instance_id, InstanceStatus.SUSPENDED, InstanceStatus.ACTIVE)
+    return _transition(ctx, actor, instance_id, "resume", InstanceStatus.SUSPENDED,
+                       InstanceStatus.ACTIVE)
 
 
-def _transition(ctx: Context, actor: Actor, instance_id: int, source: InstanceStatus,
-                target: InstanceStatus) -> dict:
-    require(can_operate(actor), f"{target.value} instances")
+def _transition(ctx: Context, actor: Actor, instance_id: int, action: str,
+                source: InstanceStatus, target: InstanceStatus) -> dict:
+    require(can_operate(actor), f"{action} instances")
     with ctx.unit() as session:
         instance = repo.lock_instance(session, instance_id)
         _expect(instance, source)
         instance.status = target
         repo.add_event(session, instance.id, actor.username, f"instance_{target.value}")
         jobs = [job.id for job in repo.pending_jobs(session, instance.id, "service_call")]
-        summary = instance_summary(instance)
+        summary = instance_summary(instance, repo.definition_of(session, instance).version)
     if target is InstanceStatus.ACTIVE:
         ctx.dispatcher.dispatch(jobs)
     return summary
@@ -140,7 +207,7 @@ def cancel(ctx: Context, actor: Actor, instance_id: int) -> dict:
             incident.status, incident.resolved_at = IncidentStatus.RESOLVED, utcnow()
             incident.resolved_by = actor.username
         progress.finish(session, instance, InstanceStatus.CANCELLED, actor.username)
-        return instance_summary(instance)
+        return instance_summary(instance, definition.version)
 
 
 def _expect(instance: ProcessInstance, status: InstanceStatus) -> None:

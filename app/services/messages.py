@@ -1,12 +1,17 @@
-"""Delivering messages to waiting instances, or starting the processes that listen for them."""
+"""Delivering messages to waiting instances, or starting the processes that listen for them.
+
+An idempotency key makes a send happen once: concurrent sends with the same key are
+serialized on the key (a transaction-scoped advisory lock on PostgreSQL; SQLite serializes all
+writers already), so the second one reads the first one's receipt and returns its answer.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
 from app.domain.access import SYSTEM, Actor, can_start, require
-from app.domain.errors import NotFound
+from app.domain.errors import Conflict, NotFound
 from app.domain.states import InstanceStatus
 from app.persistence import repo
 from app.persistence.models import MessageReceipt, MessageSubscription, ProcessDefinition
@@ -22,15 +27,17 @@ def send(ctx, actor: Actor, name: str, correlation: dict, payload: dict,
     check_variables(payload)
     try:
         with ctx.unit() as session:
-            receipt = session.get(MessageReceipt, idempotency_key) if idempotency_key else None
+            receipt = _receipt(ctx, session, idempotency_key) if idempotency_key else None
             if receipt is not None:
-                return receipt.response
+                return _repeat(receipt, name)
             answer, jobs = _deliver(ctx, session, actor, name, correlation, payload)
             if idempotency_key:
                 session.add(MessageReceipt(idempotency_key=idempotency_key, message_name=name,
                                            response=answer))
-    except IntegrityError:
-        return _first_answer(ctx, idempotency_key)
+    except IntegrityError:  # a receipt written meanwhile (not expected: sends are serialized)
+        if not idempotency_key:
+            raise
+        return _first_answer(ctx, idempotency_key, name)
     ctx.dispatcher.dispatch(jobs)
     return answer
 
@@ -44,16 +51,36 @@ def publish(ctx, session, name: str, payload: dict, correlation: dict) -> list[i
     return jobs
 
 
-def _first_answer(ctx, idempotency_key: str) -> dict:
+def _receipt(ctx, session, idempotency_key: str) -> MessageReceipt | None:
+    """The receipt of an earlier send with this key, after waiting for any send with the same
+    key still in progress (PostgreSQL: an advisory lock held until this transaction ends)."""
+    if ctx.is_postgres:
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                        {"key": f"message_receipt:{idempotency_key}"})
+    return session.get(MessageReceipt, idempotency_key)
+
+
+def _repeat(receipt: MessageReceipt, name: str) -> dict:
+    """The first answer, when the key is reused for the same message."""
+    if receipt.message_name != name:
+        raise Conflict(f"idempotency key '{receipt.idempotency_key}' was already used for "
+                       f"message '{receipt.message_name}', not '{name}'")
+    return receipt.response
+
+
+def _first_answer(ctx, idempotency_key: str, name: str) -> dict:
     with ctx.unit() as session:
-        return session.get(MessageReceipt, idempotency_key).response
+        return _repeat(session.get(MessageReceipt, idempotency_key), name)
 
 
 def _deliver(ctx, session, actor: Actor, name: str, correlation: dict, payload: dict):
     data = {**payload, **correlation}
-    delivered, jobs = [], []
+    delivered, suspended, jobs = [], [], []
     for instance_id in _waiting(session, name, correlation):
         instance = repo.lock_instance(session, instance_id)
+        if instance.status == InstanceStatus.SUSPENDED:
+            suspended.append(instance)
+            continue
         if instance.status != InstanceStatus.ACTIVE:
             continue
         definition = repo.definition_of(session, instance)
@@ -63,6 +90,13 @@ def _deliver(ctx, session, actor: Actor, name: str, correlation: dict, payload: 
         jobs += progress.apply(ctx, session, instance, snap, actor.username,
                                cause={"message": name, "payload": data})
         delivered.append(instance.id)
+    if suspended and not delivered:
+        ids = ", ".join(str(i.id) for i in suspended)
+        raise Conflict(f"the waiting instance(s) {ids} are suspended: resume them, then send "
+                       f"message '{name}' again")
+    for instance in suspended:  # some others received it: say so in the suspended ones' history
+        repo.add_event(session, instance.id, actor.username, "message_not_delivered", name=name,
+                       correlation=correlation, reason="instance suspended")
     if not delivered:
         delivered, jobs = _start_listeners(ctx, session, actor, name, data)
     return {"instances": delivered}, jobs
