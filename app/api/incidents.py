@@ -15,9 +15,8 @@ blp = Blueprint("incidents", __name__, description="Failures waiting for an oper
 @blp.arguments(schemas.IncidentQuery, location="query")
 @blp.response(200, schemas.IncidentList)
 def search(query):
-    """Incidents, newest first."""
-    actor()
-    return service.search(context(), **query)
+    """Incidents, newest first (operators)."""
+    return service.search(context(), actor(), **query)
 
 
 @blp.route("/incidents/<int:incident_id>/retry", methods=["POST"])

@@ -24,9 +24,9 @@ def start(body):
 @blp.arguments(schemas.InstanceQuery, location="query")
 @blp.response(200, schemas.InstanceList)
 def search(query):
-    """Instances, newest first."""
-    actor()
-    return service.search(context(), **query)
+    """Instances the caller may read, newest first (agents: those they started or with a task
+    they see; operators and admins: all)."""
+    return service.search(context(), actor(), **query)
 
 
 @blp.route("/instances/<int:instance_id>", methods=["GET"])
@@ -40,8 +40,7 @@ def get(instance_id):
 @blp.response(200, schemas.History)
 def history(instance_id):
     """Every state change of the instance, oldest first, with its actor."""
-    actor()
-    return service.history(context(), instance_id)
+    return service.history(context(), actor(), instance_id)
 
 
 @blp.route("/instances/<int:instance_id>/suspend", methods=["POST"])

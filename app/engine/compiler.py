@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -127,12 +129,31 @@ def _compile_one(parser, pid, files, roots) -> CompiledProcess:
         process_key=pid,
         name=getattr(spec, "description", None) or pid,
         source_file=source,
-        bpmn_xml=files[source].decode("utf-8"),
+        bpmn_xml=xml_text(files[source], roots[source]),
         spec_json=dump_spec(spec, subprocess_specs),
         form_files=_form_files(all_specs),
         start_messages=_start_messages(spec),
         source_digest=_digest(_content(files, roots, n) for n in used_files),
     )
+
+
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+         (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+         (codecs.BOM_UTF16_BE, "utf-16"))
+_DECLARED_ENCODING = re.compile(r"""\A(<\?xml[^>]*?\sencoding\s*=\s*)(["'])[^"']*\2""")
+
+
+def xml_text(content: bytes, root: etree._Element) -> str:
+    """The text of an XML file as stored and served: decoded by its byte-order mark or
+    declared encoding (the one the parser used), its declaration saying UTF-8 (the text is
+    stored and served as UTF-8 from then on)."""
+    encoding = next((name for bom, name in _BOMS if content.startswith(bom)), None) \
+        or root.getroottree().docinfo.encoding or "utf-8"
+    try:
+        text = content.decode(encoding)
+    except (LookupError, UnicodeDecodeError):  # an encoding libxml2 knows and Python not
+        return etree.tostring(root.getroottree(), encoding="unicode")
+    return _DECLARED_ENCODING.sub(r"\1\2UTF-8\2", text.lstrip("\ufeff"), count=1)
 
 
 def _content(files: dict[str, bytes], roots: dict[str, etree._Element], name: str) -> bytes:

@@ -17,7 +17,8 @@ from .instances import process_spec
 from .views import incident_item
 
 
-def search(ctx, instance_id: int | None = None, status: str | None = None) -> dict:
+def search(ctx, actor: Actor, instance_id: int | None = None, status: str | None = None) -> dict:
+    require(can_operate(actor), "list incidents")
     query = select(Incident).order_by(Incident.id.desc())
     if instance_id is not None:
         query = query.where(Incident.instance_id == instance_id)

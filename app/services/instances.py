@@ -85,7 +85,7 @@ def check_variables(variables: dict, field: str = "variables") -> dict:
     bad = [name for name in variables
            if not (isinstance(name, str) and name.isidentifier() and not name.startswith("_"))]
     if bad:
-        raise ValidationFailed(f"invalid {field} names", [
+        raise ValidationFailed(f"invalid names in {field}", [
             {"field": f"{field}.{name}", "message": "must be an identifier not starting with _"}
             for name in bad
         ])

@@ -43,7 +43,10 @@ def send(ctx, actor: Actor, name: str, correlation: dict, payload: dict,
 
 
 def publish(ctx, session, name: str, payload: dict, correlation: dict) -> list[int]:
-    """Deliver a message thrown by a process (system actor); returns new job ids."""
+    """Deliver a message thrown by a process (system actor); returns new job ids.
+
+    Nobody listening drops it; waiting instances that are all suspended raise Conflict (the
+    thrower's message job becomes an incident, retried once they resume)."""
     try:
         _, jobs = _deliver(ctx, session, SYSTEM, name, correlation, payload)
     except NotFound:

@@ -27,7 +27,7 @@ from app.persistence.models import (
 )
 
 from . import forms, progress, sla
-from .instances import process_spec
+from .instances import check_variables, process_spec
 from .views import instance_summary, task_item
 
 SORTS = {
@@ -167,6 +167,7 @@ def _set_assignee(session, task: Task, expected, assignee, actor: Actor, kind: s
 
 
 def complete(ctx, actor: Actor, task_id: int, data) -> dict:
+    check_variables(data, "data")
     with ctx.unit() as session:
         task = _visible_task(session, actor, task_id)
         instance = repo.lock_instance(session, task.instance_id)
