@@ -339,7 +339,7 @@ def _ticker_context(settings: Settings) -> Context:
         return embedded_context(settings)
     from workers.queue import RQDispatcher
 
-    return _migrated_context(settings, RQDispatcher(settings.redis_url, settings.queue_name))
+    return _migrated_context(settings, RQDispatcher.from_settings(settings))
 
 
 def _stop_on_signals() -> threading.Event:

@@ -26,7 +26,7 @@ def make_app(settings: Settings | None = None, start_ticker: bool = True) -> Fla
     """The Flask app wired for the embedded mode or for RQ, from `settings` or the env."""
     settings = settings or Settings.from_env()
     if not settings.embedded:
-        dispatcher = RQDispatcher(settings.redis_url, settings.queue_name)
+        dispatcher = RQDispatcher.from_settings(settings)
         return create_app(settings, context=build_context(settings, dispatcher))
     ctx = embedded_context(settings)
     app = create_app(settings, context=ctx)

@@ -93,3 +93,80 @@ def test_only_operators_and_admins_steer_instances(as_user, approval, action):
     assert as_user["olga"].post(f"/api/instances/{instance['id']}/{action}").status_code == 200
     history = as_user["olga"].get(f"/api/instances/{instance['id']}/history").get_json()["items"]
     assert history[-1]["actor"] == "olga"
+
+
+def _complete(client, task_id, data):
+    response = client.post(f"/api/tasks/{task_id}/complete", json={"data": data})
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def _reads(client, instance_id) -> bool:
+    detail = client.get(f"/api/instances/{instance_id}")
+    history = client.get(f"/api/instances/{instance_id}/history")
+    assert detail.status_code == history.status_code, (detail.status_code, history.status_code)
+    assert detail.status_code in (200, 403)
+    listed = [i["id"] for i in client.get("/api/instances").get_json()["items"]]
+    assert (instance_id in listed) is (detail.status_code == 200)
+    if detail.status_code == 403:
+        assert f"read instance {instance_id}" in detail.get_json()["message"]
+    return detail.status_code == 200
+
+
+def test_agents_read_only_instances_they_started_or_have_a_task_in(as_user, approval):
+    ana, bruno, carla, olga, root = (as_user[n] for n in ("ana", "bruno", "carla", "olga", "root"))
+    mine = _start(ana)
+    theirs = _start(olga)  # an operator started it: agents need a task of theirs
+    assert _reads(ana, mine["id"]) and _reads(ana, theirs["id"])  # started / sales task open
+    assert not _reads(bruno, mine["id"]) and not _reads(bruno, theirs["id"])
+    assert _reads(carla, theirs["id"])  # her groups: sales and managers
+    assert bruno.get("/api/instances").get_json() == {"items": [], "total": 0}
+
+    _complete(ana, theirs["tasks"][0]["id"], {"amount": 5})  # the next task is the managers'
+    assert _reads(ana, theirs["id"])  # she completed a task of it
+    assert _reads(bruno, theirs["id"])  # an open task of his group
+    approve = bruno.get("/api/tasks").get_json()["items"][0]
+    _complete(bruno, approve["id"], {"approved": True})
+    assert _reads(bruno, theirs["id"])  # completed by him
+    assert not _reads(carla, theirs["id"])  # finished: no open task, she completed none
+    assert _reads(olga, theirs["id"]) and _reads(root, mine["id"])
+    assert olga.get("/api/instances").get_json()["total"] == 2
+    assert ana.get("/api/instances").get_json()["total"] == 2
+    assert carla.get("/api/instances").get_json()["total"] == 1  # ana's, still open for sales
+
+
+def test_designers_read_definitions_but_no_instances(as_user, approval):
+    instance = _start(as_user["ana"])
+    diego = as_user["diego"]
+    assert diego.get("/api/definitions").status_code == 200
+    for url in ("/api/instances", f"/api/instances/{instance['id']}",
+                f"/api/instances/{instance['id']}/history"):
+        response = diego.get(url)
+        assert response.status_code == 403 and response.get_json()["code"] == 403
+
+
+@pytest.mark.parametrize("user,allowed", [
+    ("ana", False), ("diego", False), ("olga", True), ("root", True)])
+def test_only_operators_and_admins_list_incidents(as_user, user, allowed):
+    response = as_user[user].get("/api/incidents")
+    assert response.status_code == (200 if allowed else 403)
+    if not allowed:
+        assert response.get_json()["message"] == "not allowed to list incidents"
+
+
+def test_the_instance_rule_is_pure():
+    from app.domain.access import Actor, TaskFacts, can_read_instance
+    from app.domain.states import Role
+
+    ana = Actor("ana", Role.AGENT, frozenset({"sales"}))
+    group_task = TaskFacts(open=True, assignee=None, candidate_groups=("sales",))
+    closed = TaskFacts(open=False, assignee=None, candidate_groups=("sales",),
+                       completed_by="bruno")
+    assert can_read_instance(ana, ["ana"], [])
+    assert can_read_instance(ana, [None], [group_task])
+    assert not can_read_instance(ana, ["bruno"], [closed])
+    assert can_read_instance(ana, [None], [TaskFacts(False, "ana", ("x",), "ana")])
+    assert not can_read_instance(ana, [None], [TaskFacts(True, "bruno", ("x",))])
+    assert can_read_instance(Actor("olga", Role.OPERATOR), [], [])
+    assert not can_read_instance(Actor("diego", Role.DESIGNER, frozenset({"sales"})), ["diego"],
+                                 [group_task])

@@ -123,3 +123,94 @@ def test_every_miwg_model_deploys_or_is_refused_with_a_reason(as_user, path: Pat
         assert errors and all(e["file"] == path.name and e["message"] for e in errors)
     else:
         assert response.get_json()["definitions"]
+
+
+# -- expressions checked at deploy, encodings, size message ------------------------------------
+
+DMN_OUTPUT = b"<text>10</text>"
+
+
+def test_unsafe_dmn_entry_is_a_located_422(as_user):
+    named = {p.name: p.read_bytes() for p in sorted(PRICING.iterdir())}
+    assert named["discount.dmn"].count(DMN_OUTPUT) == 1
+    named["discount.dmn"] = named["discount.dmn"].replace(
+        DMN_OUTPUT, b"<text>__import__('os').getcwd()</text>")
+    refused = _upload(as_user["diego"], named)
+    assert refused.status_code == 422, refused.get_json()
+    errors = refused.get_json()["errors"]
+    line = next(n for n, text in enumerate(named["discount.dmn"].decode().splitlines(), 1)
+                if "__import__" in text)
+    assert errors and all(e["file"] == "discount.dmn" and e["line"] == line for e in errors)
+    assert all(e["element_id"] and "__import__" in e["message"] for e in errors)
+    assert as_user["diego"].get("/api/definitions").get_json()["items"] == []
+
+
+@pytest.mark.parametrize("value", ["__import__('os')", "url +"])
+def test_unsafe_or_broken_service_parameter_is_a_located_422(as_user, value):
+    from xml.sax.saxutils import quoteattr
+    path = DATA / "bpmn" / "service_call.bpmn"
+    needle = b'<spiffworkflow:parameter id="url" type="str" value="url"/>'
+    content = path.read_bytes()
+    assert content.count(needle) == 1
+    changed = content.replace(needle, needle.replace(b'"url"/>', quoteattr(value).encode() + b"/>"))
+    refused = _upload(as_user["diego"], {path.name: changed})
+    assert refused.status_code == 422, refused.get_json()
+    line = next(n for n, text in enumerate(content.decode().splitlines(), 1)
+                if needle.decode() in text)
+    errors = refused.get_json()["errors"]
+    assert errors and all(e["file"] == path.name and e["line"] == line and e["element_id"]
+                          and e["message"].startswith('Service parameter "url": ')
+                          for e in errors)
+
+
+@pytest.mark.parametrize("encoding", ["ISO-8859-1", "UTF-16"])
+def test_model_in_another_encoding_deploys_and_runs(as_user, encoding):
+    diego, ana = as_user["diego"], as_user["ana"]
+    source = APPROVAL.read_text(encoding="utf-8").replace(
+        'encoding="UTF-8"', f'encoding="{encoding}"').replace(
+        'name="Enter amount"', 'name="Introducir importe (año fiscal)"')
+    deployed = _upload(diego, {"approval.bpmn": source.encode(encoding)})
+    assert deployed.status_code == 201, deployed.get_json()
+    definition = deployed.get_json()["definitions"][0]
+    xml = diego.get(f"/api/definitions/{definition['id']}/xml")
+    assert "año fiscal" in xml.data.decode("utf-8")
+    assert xml.data.startswith(b'<?xml version="1.0" encoding="UTF-8"?>')
+    started = ana.post("/api/instances", json={"process_key": "approval"})
+    assert started.status_code == 201, started.get_json()
+    assert started.get_json()["tasks"][0]["name"] == "enter_amount"
+
+
+def test_latin1_called_process_from_an_earlier_deploy(as_user):
+    diego = as_user["diego"]
+    called = (PRICING / "confirm_offer.bpmn").read_text(encoding="utf-8").replace(
+        'encoding="UTF-8"', 'encoding="ISO-8859-1"')
+    called = called.replace("<bpmn:process ", "<!-- confirmación -->\n  <bpmn:process ", 1)
+    first = _upload(diego, {"confirm_offer.bpmn": called.encode("latin-1")})
+    assert first.status_code == 201, first.get_json()
+    later = _upload(diego, {"pricing.bpmn": (PRICING / "pricing.bpmn").read_bytes(),
+                            "discount.dmn": (PRICING / "discount.dmn").read_bytes()})
+    assert later.status_code == 201, later.get_json()
+
+
+def test_oversized_file_message_names_the_model_size_limit(as_user):
+    from app.engine.xmlsafe import MAX_XML_BYTES
+    response = _upload(as_user["diego"], {"big.bpmn": b" " * (MAX_XML_BYTES + 1)})
+    assert response.status_code == 422
+    assert {"file": "big.bpmn", "line": None, "element_id": None,
+            "message": f"file is larger than {MAX_XML_BYTES // (1024 * 1024)} MB"} \
+        in response.get_json()["errors"]
+
+
+@pytest.mark.parametrize(("form", "needle"), [
+    (b'{"type": "object", "properties": {"approved": {"$ref": "http://169.254.169.254/x"}}}',
+     "$ref"),
+    (b'{"type": "object", "$defs": {"a": {"$ref": "other.json#/x"}}}', "$ref"),
+    (b'{"type": "object", "properties": {"code": {"type": "string", "pattern": "(a)\\\\1"}}}',
+     "RE2"),
+])
+def test_unsafe_form_is_refused_at_deploy(as_user, form, needle):
+    source = APPROVAL.read_bytes().replace(b"approval_decision.schema.json", b"decision.json")
+    refused = _upload(as_user["diego"], {"approval.bpmn": source, "decision.json": form})
+    assert refused.status_code == 422, refused.get_json()
+    [error] = refused.get_json()["errors"]
+    assert error["file"] == "decision.json" and needle in error["message"]

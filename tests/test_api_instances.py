@@ -101,3 +101,34 @@ def test_healthz_and_openapi(app, ctx):
     spec = client.get("/api/openapi.json").get_json()
     assert "/api/tasks/{task_id}/complete" in spec["paths"]
     assert spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+
+
+def test_completion_data_names_are_checked_like_variables(as_user, approval, ctx):
+    task = _start(as_user["ana"])["tasks"][0]
+    response = as_user["root"].post(f"/api/tasks/{task['id']}/complete", json={
+        "data": {"__builtins__": 1, "_getattr_": 2, "a b": 3, "amount": 4}})
+    assert response.status_code == 422
+    body = response.get_json()
+    assert {e["field"] for e in body["errors"]} == {"data.__builtins__", "data._getattr_",
+                                                    "data.a b"}
+    assert as_user["ana"].get(f"/api/tasks/{task['id']}").get_json()["status"] == "open"
+    with ctx.unit() as session:
+        assert session.scalar(select(func.count()).select_from(Event)) == 1  # started only
+
+
+def test_version_in_lists_and_transitions(as_user, approval):
+    olga = as_user["olga"]
+    instance = _start(as_user["ana"])
+    version = approval["version"]
+    assert [i["version"] for i in olga.get("/api/instances").get_json()["items"]] == [version]
+    for action in ("suspend", "resume", "cancel"):
+        response = olga.post(f"/api/instances/{instance['id']}/{action}")
+        assert response.status_code == 200 and response.get_json()["version"] == version
+
+
+def test_steering_refusals_name_the_action(as_user, approval):
+    instance = _start(as_user["ana"])
+    for action in ("suspend", "resume", "cancel"):
+        response = as_user["ana"].post(f"/api/instances/{instance['id']}/{action}")
+        assert response.status_code == 403
+        assert response.get_json()["message"] == f"not allowed to {action} instances"

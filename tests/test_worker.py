@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from redis import Redis
 from rq import Queue, SimpleWorker
+from rq.job import Job as RQJob
 from sqlalchemy import create_engine, select, text
 
 from app.config import Settings
@@ -26,7 +27,7 @@ from app.persistence.models import Event, Incident, Job, Task, utcnow
 from app.services import deploy, instances
 from app.services.context import build_context
 from workers import tasks
-from workers.queue import RQDispatcher
+from workers.queue import RQDispatcher, rq_job_id
 from workers.ticker import Ticker
 
 BPMN = Path(__file__).parent / "data" / "bpmn" / "service_call.bpmn"
@@ -221,6 +222,44 @@ def test_running_the_same_job_twice_is_harmless(ctx, redis, endpoint):
     assert open_task_names(ctx, instance_id) == ["review"]
 
 
+def test_a_job_row_is_queued_once_under_its_own_id_with_the_lease_as_timeout(ctx, redis,
+                                                                            endpoint):
+    instance_id = start(ctx, endpoint, "/ok")
+    [job] = rows(ctx, Job, instance_id)
+    queue = Queue(ctx.settings.queue_name, connection=redis)
+    assert queue.job_ids == [rq_job_id(job.id)]
+    assert queue.fetch_job(rq_job_id(job.id)).timeout == ctx.settings.job_timeout_seconds
+
+    ctx.dispatcher.dispatch([job.id, job.id])  # a resume, a ticker pass...
+    assert queue.job_ids == [rq_job_id(job.id)]
+
+    work(ctx, redis)
+    assert endpoint.hits == ["/ok"] and open_task_names(ctx, instance_id) == ["review"]
+    ctx.dispatcher.dispatch([job.id])  # a finished RQ job leaves nothing behind
+    assert queue.job_ids == [rq_job_id(job.id)]
+    work(ctx, redis)
+    assert endpoint.hits == ["/ok"]  # the row is gone: the second run skips it
+
+
+def test_a_failed_rq_job_is_replaced_when_its_row_is_dispatched_again(ctx, redis, endpoint):
+    """RQ keeps a failed job (e.g. stopped at its timeout) for an hour under the row's RQ id;
+    dispatching the row again (the ticker, after the lease) must still enqueue it."""
+    instance_id = start(ctx, endpoint, "/ok")
+    [job] = rows(ctx, Job, instance_id)
+    queue = Queue(ctx.settings.queue_name, connection=redis)
+    RQJob.fetch(rq_job_id(job.id), connection=redis).delete()
+    queue.enqueue("builtins.int", "not a number", job_id=rq_job_id(job.id), failure_ttl=3600)
+    SimpleWorker([queue], connection=redis).work(burst=True)
+    assert queue.failed_job_registry.get_job_ids() == [rq_job_id(job.id)]
+
+    ctx.dispatcher.dispatch([job.id])
+
+    assert queue.failed_job_registry.count == 0
+    assert queue.job_ids == [rq_job_id(job.id)]
+    work(ctx, redis)
+    assert endpoint.hits == ["/ok"] and open_task_names(ctx, instance_id) == ["review"]
+
+
 def test_losing_redis_loses_nothing(make_ctx, redis, endpoint):
     ctx = make_ctx(job_timeout_seconds=3)
     ticker = Ticker(ctx, ctx.dispatcher, interval=0.05)
@@ -278,3 +317,4 @@ def test_worker_context_is_built_once_from_the_environment(worker_env, database_
     assert tasks.worker_context() is first
     assert first.settings.database_url == database_url
     assert isinstance(first.dispatcher, RQDispatcher)
+    assert first.dispatcher.job_timeout == first.settings.job_timeout_seconds

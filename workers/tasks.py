@@ -33,7 +33,7 @@ def _build() -> Context:
     settings = Settings.from_env()
     if not settings.redis_url:
         raise RuntimeError("REDIS_URL is not set: an RQ worker needs it to enqueue new jobs")
-    return build_context(settings, RQDispatcher(settings.redis_url, settings.queue_name))
+    return build_context(settings, RQDispatcher.from_settings(settings))
 
 
 def reset_context() -> None:

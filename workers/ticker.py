@@ -1,4 +1,6 @@
-"""The ticker: fires due timers and re-dispatches service calls whose dispatch was lost.
+"""The ticker: fires due timers and (re-)dispatches the jobs the workers run: service calls
+due for a retry or whose lease ran out (a lost dispatch, a dead worker), thrown messages and
+notifications. Several tickers may run: each job is claimed by exactly one of them.
 
 Run it as its own process (`clientconnect ticker`) or, in the embedded mode, as a daemon
 thread inside the web server (`Ticker.start_thread()`).
@@ -23,7 +25,7 @@ class Ticker:
         self._thread: threading.Thread | None = None
 
     def tick(self) -> dict:
-        """One pass: fire due timers, then dispatch due or orphaned service calls."""
+        """One pass: fire due timers, then dispatch due or orphaned jobs."""
         fired = self._fire_timers()
         dispatched = jobs.redispatch(self.ctx)
         if dispatched:

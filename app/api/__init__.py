@@ -61,4 +61,5 @@ def _check_path_values() -> None:
               for name, value in (request.view_args or {}).items()
               if isinstance(value, str) and (problem := text_problem(value))]
     if errors:
-        raise ValidationFailed("invalid value in the URL path", errors)
+        raise ValidationFailed("invalid value in the URL path: " + ", ".join(
+            f"{e['field']} {e['message']}" for e in errors), errors)

@@ -166,7 +166,8 @@ def text_errors(data) -> dict[str, list[str]]:
                 errors.setdefault(path or "body", []).append(problem)
         elif isinstance(node, Mapping):
             raw = getattr(node, "data", node)  # webargs' MultiDictProxy wraps the MultiDict
-            items = raw.items(multi=True) if isinstance(raw, MultiDict) else raw.items()
+            items = ((k, v if len(v) > 1 else v[0]) for k, v in raw.lists()) \
+                if isinstance(raw, MultiDict) else raw.items()
             for key, value in items:
                 name = f"{path}.{key}" if path else str(key)
                 if isinstance(key, str) and text_problem(key):

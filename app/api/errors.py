@@ -39,7 +39,12 @@ def _domain_error(exc: domain.DomainError):
 def _http_error(exc: HTTPException):
     messages = (getattr(exc, "data", None) or {}).get("messages")
     errors = _field_errors(messages) if messages else []
-    return body(exc.code or 500, exc.description or exc.name, errors)
+    message = exc.description or exc.name
+    if exc.code == 422 and errors:  # webargs' generic text says nothing: name the fields
+        message = "invalid input: " + "; ".join(f"{e['field']}: {e['message']}"
+                                                for e in errors[:3])
+        message += f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+    return body(exc.code or 500, message, errors)
 
 
 def _field_errors(messages: dict) -> list[dict]:

@@ -19,6 +19,8 @@ from .serializer import dump_spec
 from .xmlsafe import XmlRejected, parse_xml
 
 FORM_PROPERTIES = ("formJsonSchemaFilename", "formUiSchemaFilename")
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,7 @@ def _parse_all(files: dict[str, bytes]) -> dict[str, etree._Element]:
 
 def _add_roots(parser: FlowParser, roots: dict[str, etree._Element]) -> None:
     for name, root in roots.items():
-        with _located(name, root):
+        with _located(name, roots):
             if name.endswith(".dmn"):
                 parser.add_dmn_xml(root, filename=name)
             else:
@@ -119,7 +121,7 @@ def _file_of(parser: FlowParser, process_id: str) -> str | None:
 
 def _compile_one(parser, pid, files, roots) -> CompiledProcess:
     source = _file_of(parser, pid)
-    with _located(source, roots.get(source)):
+    with _located(source, roots):
         spec = parser.get_spec(pid)
         subprocess_specs = parser.get_subprocess_specs(pid)
     all_specs = [spec, *subprocess_specs.values()]
@@ -139,7 +141,8 @@ def _compile_one(parser, pid, files, roots) -> CompiledProcess:
 
 _BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
          (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
-         (codecs.BOM_UTF16_BE, "utf-16"))
+         (codecs.BOM_UTF16_BE, "utf-16"),
+         (b"<\0?\0", "utf-16-le"), (b"\0<\0?", "utf-16-be"))  # UTF-16 without a BOM
 _DECLARED_ENCODING = re.compile(r"""\A(<\?xml[^>]*?\sencoding\s*=\s*)(["'])[^"']*\2""")
 
 
@@ -153,7 +156,7 @@ def xml_text(content: bytes, root: etree._Element) -> str:
         text = content.decode(encoding)
     except (LookupError, UnicodeDecodeError):  # an encoding libxml2 knows and Python not
         return etree.tostring(root.getroottree(), encoding="unicode")
-    return _DECLARED_ENCODING.sub(r"\1\2UTF-8\2", text.lstrip("\ufeff"), count=1)
+    return _DECLARED_ENCODING.sub(r"\1\2UTF-8\2", text.removeprefix("\ufeff"), count=1)
 
 
 def _content(files: dict[str, bytes], roots: dict[str, etree._Element], name: str) -> bytes:
@@ -184,10 +187,15 @@ def _start_messages(spec) -> tuple[str, ...]:
 
 
 class _located:
-    """Context manager turning SpiffWorkflow parse errors into ModelInvalid with file and line."""
+    """Context manager turning SpiffWorkflow parse errors into ModelInvalid with file and line.
 
-    def __init__(self, filename: str | None, root):
-        self.filename, self.root = filename, root
+    SpiffWorkflow names the offending element for most errors; for the others (a data store
+    without implementation, a message without id...) the element is looked up in the parsed
+    tree from what the message says, so every issue names an element and its line.
+    """
+
+    def __init__(self, filename: str | None, roots: dict[str, etree._Element]):
+        self.filename, self.roots = filename, roots
 
     def __enter__(self):
         return self
@@ -199,22 +207,92 @@ class _located:
         raise ModelInvalid([self._issue(exc)]) from exc
 
     def _issue(self, exc) -> Issue:
-        element_id = getattr(exc, "id", None) or None
         filename = getattr(exc, "file_name", None) or self.filename
-        return Issue(filename, self._line(element_id, exc), element_id, _message(exc))
+        root = self.roots.get(filename) if filename else None
+        raw = _raw_message(exc)
+        element_id = getattr(exc, "id", None) or None
+        element = _element_for(root, element_id, raw)
+        if element is not None:
+            element_id = element_id or element.get("id")
+        message = _readable(raw, element)
+        return Issue(filename, _line(exc, element), element_id, message)
 
-    def _line(self, element_id, exc) -> int | None:
-        line = getattr(exc, "line_number", None)
-        if isinstance(line, int) and line > 0:
-            return line
-        if element_id and self.root is not None:
-            found = self.root.xpath("//*[@id=$id]", id=element_id)
-            if found:
-                return found[0].sourceline
+
+def _line(exc, element) -> int | None:
+    line = getattr(exc, "line_number", None)
+    if isinstance(line, int) and line > 0:
+        return line
+    return element.sourceline if element is not None else None
+
+
+_NS = {"bpmn": BPMN_NS}
+_PREFIXES = {BPMN_NS: "bpmn", SPIFF_NS: "spiffworkflow"}
+_NAMED_IN_MESSAGE = (
+    # (what SpiffWorkflow says without naming the element, where that element is)
+    (r"Data Store with name (?P<v>.+) has no implementation", "//bpmn:dataStore[@name=$v]"),
+    (r"Data Store identifier is missing", "//bpmn:dataStore[not(@id)]"),
+    (r"Data Store name is missing", "//bpmn:dataStore[not(@name)]"),
+    (r"Message identifier is missing from bpmn xml", "//bpmn:message[not(@id)]"),
+    (r"Signal identifier is missing", "//bpmn:signal[not(@id)]"),
+    (r"Error identifier is missing", "//bpmn:error[not(@id)]"),
+    (r"Escalation identifier is missing", "//bpmn:escalation[not(@id)]"),
+    (r"Correlation identifier is missing", "//bpmn:correlationProperty[not(@id)]"),
+    (r"(?:Correlation is missing correlation property retrieval expressions|Message identifier "
+     r"is missing from correlation property): (?P<v>.+)", "//bpmn:correlationProperty[@id=$v]"),
+    (r"The process '(?P<v>[^']+)' was not found", "//bpmn:callActivity[@calledElement=$v]"),
+)
+_QUOTED = re.compile(r"'([^'<>]{1,200})'|\"([^\"<>]{1,200})\"")
+_ELEMENT_REPR = re.compile(
+    r"<Element (?:\{(?P<ns>[^}]*)\})?(?P<tag>[\w.-]+) at 0x[0-9a-fA-F]+>")
+_OBJECT_REPR = re.compile(r"<(?:[\w.]+\.)?(?P<cls>\w+) object at 0x[0-9a-fA-F]+>")
+_OTHER_REPR = re.compile(r"<(?P<what>[^<>]*?) at 0x[0-9a-fA-F]+>")  # functions, methods...
+
+
+def _element_for(root, element_id: str | None, message: str):
+    """The element an error is about: by its id, else by what the message names."""
+    if root is None:
         return None
+    if element_id:
+        return _first(root.xpath("//*[@id=$id]", id=element_id))
+    for pattern, path in _NAMED_IN_MESSAGE:
+        match = re.search(pattern, message, re.DOTALL)
+        if match:
+            found = _first(root.xpath(path, namespaces=_NS, **match.groupdict()))
+            if found is not None:
+                return found
+    for match in _QUOTED.finditer(message):  # any quoted id the message mentions
+        found = _first(root.xpath("//*[@id=$id]", id=match.group(1) or match.group(2)))
+        if found is not None:
+            return found
+    return None
 
 
-def _message(exc) -> str:
+def _first(found: list):
+    return found[0] if found else None
+
+
+def _readable(message: str, element) -> str:
+    """The message without Python object reprs: an lxml element is named by its tag and,
+    when it can be told among the located element's children, its text and line."""
+
+    def element_repr(match: re.Match) -> str:
+        tag = f"{{{match['ns']}}}{match['tag']}" if match["ns"] else match["tag"]
+        name = f"{_PREFIXES.get(match['ns'], '')}:{match['tag']}".lstrip(":")
+        candidates = [] if element is None else [
+            e for e in element.iter(tag) if e is not element and (e.text or "").strip()]
+        mentioned = [e for e in candidates if etree.QName(e.getparent()).localname in message]
+        candidates = mentioned or candidates
+        if not candidates or len(candidates) > 5:
+            return name
+        described = ", ".join(f'"{e.text.strip()}" (line {e.sourceline})' for e in candidates)
+        return f"{name} {described}" if len(candidates) == 1 else f"{name} (one of {described})"
+
+    message = _ELEMENT_REPR.sub(element_repr, message)
+    message = _OBJECT_REPR.sub(lambda m: m["cls"], message)
+    return _OTHER_REPR.sub(lambda m: m["what"], message)
+
+
+def _raw_message(exc) -> str:
     if isinstance(exc, ValidationException):
         return str(exc.args[0]) if exc.args else str(exc)
     return f"{exc.__class__.__name__}: {exc}"

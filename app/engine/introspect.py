@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 from .parser import SERVICE_CALL, AsyncServiceTask
@@ -19,20 +20,57 @@ _LIVE = TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.ERRO
 
 def run_steps(wf) -> None:
     """Fire due timers and run every engine task; a failure is recorded on its task."""
+    for task in _timers(wf):  # BpmnWorkflow.refresh_timers, one timer at a time
+        try:
+            task.task_spec._update(task)
+        except Exception as exc:  # a bad timer value fails its own task, not the refresh
+            _record_error(wf, exc, refreshing=task)
     try:
-        wf.refresh_timers()
         wf.do_engine_steps()
     except Exception as exc:  # script errors and violations become incidents, not crashes
         _record_error(wf, exc)
 
 
-def _record_error(wf, exc: Exception) -> None:
-    task = getattr(exc, "task", None) or next(iter(wf.get_tasks(state=TaskState.ERROR)), None)
+def _timers(wf) -> list:
+    return [task for task in list(wf.event_manager.tasks.values())
+            if isinstance(task.task_spec.event_definition,
+                          TimerEventDefinition | MultipleEventDefinition)]
+
+
+def _record_error(wf, exc: Exception, refreshing=None) -> None:
+    """Put the task to blame for `exc` in ERROR with the message (the service opens an
+    incident for it); re-raise `exc` only when no task can be blamed."""
+    task = _blamed_task(wf, exc, refreshing)
     if task is None:
         raise exc
     if not task.has_state(TaskState.ERROR):
         task.error()
+    task.workflow.top_workflow.event_manager.remove_task(task)  # not refreshed again
     task.internal_data[ERROR_KEY] = {"message": _describe(exc), "sandbox": _is_violation(exc)}
+
+
+def _blamed_task(wf, exc: Exception, refreshing=None):
+    """The task named by the exception (or one of its causes), else the timer being
+    refreshed, else a task put in ERROR by this failure, else a timer whose evaluation failed
+    (reached but neither waiting with a value nor ready)."""
+    for cause in _causes(exc):
+        task = getattr(cause, "task", None)
+        if isinstance(task, Task):
+            return task
+    if refreshing is not None:
+        return refreshing
+    errored = wf.get_tasks(state=TaskState.ERROR)
+    fresh = [t for t in errored if ERROR_KEY not in t.internal_data]
+    failed_timers = [
+        t for t in wf.get_tasks(state=TaskState.FUTURE | TaskState.WAITING)
+        if any(isinstance(d, TimerEventDefinition) for d in _definitions(t))
+        and t.parent is not None and t.parent.has_state(TaskState.COMPLETED)
+        and (t.has_state(TaskState.FUTURE) or t.internal_data.get("event_value") is None)
+    ]
+    for candidates in (fresh, failed_timers, errored):
+        if candidates:
+            return max(candidates, key=lambda t: t.last_state_change)
+    return None
 
 
 def _causes(exc: BaseException):

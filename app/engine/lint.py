@@ -416,16 +416,13 @@ BPMN_CHECKS: tuple[Callable[[_Context], Iterable[Issue]], ...] = (
 
 # -- DMN checks ------------------------------------------------------------------------------
 
-_DMN_ANY = ("", "-")
-
-
 def _dmn_issues(name: str, root: etree._Element) -> list[Issue]:
     """Input expressions, input entries and output entries of every decision table.
 
-    They are evaluated the way SpiffWorkflow's DMNEngine does: an input entry is a Python
-    expression compared with the input (`(input) == (entry)`); one that does not compile as
-    such is read as the right-hand side of a comparison (`v <= 20`); `?` stands for the
-    input; an empty entry or `-` matches anything.
+    Input entries are checked as SpiffWorkflow's DMNEngine evaluates them: `-` or empty
+    matches anything; with `?` the entry is evaluated with `?` standing for the input; an entry
+    that compiles as an expression is compared with the input, `(input) == (entry)`; any
+    other entry is appended to the input expression (`amount` + `<= 20`).
     """
     ns = {"dmn": _dmn_namespace(root)}
     issues = []
@@ -435,30 +432,43 @@ def _dmn_issues(name: str, root: etree._Element) -> list[Issue]:
         issues.extend(Issue(name, node.sourceline, _nearest_id(entry), f"{label}: {message}")
                       for message in messages)
 
-    for text in root.xpath("//dmn:input/dmn:inputExpression/dmn:text", namespaces=ns):
-        if _text(text):
-            add(text, "Input expression", _check_source(text.text, "eval"))
-    for rule in root.xpath("//dmn:decisionTable/dmn:rule", namespaces=ns):
-        rule_id = rule.get("id") or "?"
-        for text in rule.xpath("dmn:inputEntry/dmn:text", namespaces=ns):
-            add(text, f"Input entry of rule {rule_id}", _input_entry_errors(text.text))
-        for text in rule.xpath("dmn:outputEntry/dmn:text", namespaces=ns):
-            if text.text:
-                add(text, f"Output entry of rule {rule_id}", _check_source(text.text, "eval"))
+    for table in root.xpath("//dmn:decisionTable", namespaces=ns):
+        inputs = []
+        for node in table.xpath("dmn:input", namespaces=ns):
+            texts = node.xpath("dmn:inputExpression/dmn:text", namespaces=ns)
+            inputs.append(texts[0].text if texts else None)
+            if texts and _text(texts[0]):
+                add(texts[0], "Input expression", _check_source(texts[0].text, "eval"))
+        for rule in table.xpath("dmn:rule", namespaces=ns):
+            label = f"rule {rule.get('id') or '?'}"
+            for index, entry in enumerate(rule.xpath("dmn:inputEntry", namespaces=ns)):
+                given = inputs[index] if index < len(inputs) else None
+                for text in entry.xpath("dmn:text", namespaces=ns):
+                    add(text, f"Input entry of {label}", _input_entry_errors(text.text, given))
+            for text in rule.xpath("dmn:outputEntry/dmn:text", namespaces=ns):
+                if text.text:
+                    add(text, f"Output entry of {label}", _check_source(text.text, "eval"))
     return issues
 
 
-def _input_entry_errors(entry: str | None) -> list[str]:
-    if entry is None or entry.strip() in _DMN_ANY:
+def _input_entry_errors(entry: str | None, given: str | None) -> list[str]:
+    """Problems of one input entry; `given` is its column's input expression (if any)."""
+    if not entry or entry == "-" or not entry.strip():
         return []
     marked = _mark_input_placeholders(entry)
     if "dmninputexpr" in marked:
         return _check_source(marked, "eval")
     if not _check_source(entry, "exec"):  # DMNEngine.needs_eq: `(input) == (entry)`
         return _check_source(entry, "eval")
-    if not _check_source(f"v {entry}", "exec"):  # `input <= 20`
+    if _check_source(f"v {entry}", "exec"):  # neither an expression nor a comparison
+        return _check_source(entry, "eval") or _check_source(f"v {entry}", "eval")
+    if not given or not given.strip():  # the input is the value of the column's label
         return _check_source(f"v {entry}", "eval")
-    return _check_source(entry, "eval") or _check_source(f"v {entry}", "eval")
+    joined = given + entry  # what DMNEngine evaluates: no space is added
+    if re.search(r"\w\Z", given) and re.match(r"\w", entry):
+        return [f"{entry!r} is appended to the input expression as {joined!r}; start the "
+                f"entry with a space or write it with ? for the input ('? {entry}')"]
+    return _check_source(joined, "eval")
 
 
 def _mark_input_placeholders(entry: str) -> str:

@@ -67,9 +67,13 @@ def _check_names(files: dict[str, bytes]) -> None:
         if not name.endswith(ALLOWED_SUFFIXES):
             errors.append(_file_error(name, "only .bpmn, .dmn and .json files can be deployed"))
         elif len(content) > MAX_XML_BYTES:
-            errors.append(_file_error(name, "file is larger than 5 MB"))
+            errors.append(_file_error(name, f"file is larger than {_megabytes(MAX_XML_BYTES)}"))
     if errors:
         raise ValidationFailed("the upload is not valid", errors)
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):g} MB"
 
 
 def _read_forms(files: dict[str, bytes]) -> dict[str, dict]:
@@ -91,8 +95,7 @@ def _parse_form(content: bytes) -> tuple[dict | None, str | None]:
         return None, f"not valid JSON: {exc}"
     if not isinstance(schema, dict):
         return None, "a form schema must be a JSON object"
-    reason = check_schema(schema)
-    return schema, (f"not a valid JSON Schema: {reason}" if reason else None)
+    return schema, check_schema(schema)
 
 
 class _FormSource:

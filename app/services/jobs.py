@@ -257,7 +257,10 @@ def due_timer_ids(ctx, limit: int = 500) -> list[int]:
 
 
 def redispatch(ctx, limit: int = 500) -> list[int]:
-    """Service calls to (re)dispatch: due retries, and jobs whose lease ran out (lost or stuck)."""
+    """Jobs to (re)dispatch to the workers: service calls of active instances, thrown messages
+    and notifications, that are due (new, or a retry) and not leased (their lease ran out:
+    the dispatch was lost or the worker died). Each gets a new lease so the next pass does
+    not send it again."""
     now = utcnow()
     lease = now + timedelta(seconds=ctx.settings.job_timeout_seconds)
     expired = (Job.locked_until.is_(None)) | (Job.locked_until < now)

@@ -7,7 +7,6 @@ import sys
 import threading
 import time
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -106,7 +105,8 @@ def test_datetime_and_decimal(env):
     now = env.evaluate("datetime.now(timezone.utc).isoformat()", {})
     assert datetime.fromisoformat(now).tzinfo is not None
     assert env.evaluate("(date(2024, 1, 31) + timedelta(days=1)).isoformat()", {}) == "2024-02-01"
-    assert env.evaluate("Decimal('0.1') + Decimal('0.2')", {}) == Decimal("0.3")
+    with pytest.raises(NameError):  # a Decimal cannot be stored in task data: not offered
+        env.evaluate("Decimal('0.1') + Decimal('0.2')", {})
 
 
 def test_string_formatting(env):
@@ -372,9 +372,9 @@ def test_huge_values_are_refused(script, env):
 
 def test_reasonable_sizes_are_allowed(env):
     context = {}
-    env.execute("s = 'ab' * 1000\nn = 2 ** 100\nbig = 10 ** 9999\nr = len(range(10**6))", context)
+    env.execute("s = 'ab' * 1000\nn = 2 ** 100\nbig = 10 ** 4000\nr = len(range(10**6))", context)
     assert len(context["s"]) == 2000 and context["n"] == 2**100
-    assert context["big"] == 10**9999 and context["r"] == 10**6
+    assert context["big"] == 10**4000 and context["r"] == 10**6
 
 
 # --- through SpiffWorkflow --------------------------------------------------------------
