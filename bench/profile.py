@@ -24,7 +24,9 @@ PACKAGES = (("psycopg", "psycopg (driver, waiting on PostgreSQL)"),
             ("jsonschema", "jsonschema"), ("marshmallow", "marshmallow"),
             ("flask_smorest", "flask-smorest/webargs"), ("webargs", "flask-smorest/webargs"),
             ("werkzeug", "Flask/Werkzeug"), ("flask", "Flask/Werkzeug"),
-            ("gunicorn", "gunicorn"), ("/json/", "json"), ("zlib", "zlib"),
+            ("gunicorn", "gunicorn"), ("/rq/", "rq"), ("/redis/", "redis-py"),
+            ("/requests/", "requests/urllib3"), ("/urllib3/", "requests/urllib3"),
+            ("/http/", "http (stdlib)"), ("/json/", "json"), ("zlib", "zlib"),
             ("uuid", "uuid"), (f"{ROOT}/app/", "app (own code)"),
             (f"{ROOT}/workers/", "app (own code)"))
 FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^:()]*)(?::\d+)?\)$")
@@ -50,6 +52,7 @@ def profile_lifecycles(bench) -> None:
             res.errors.append(f"py-spy failed: {err.decode()[-300:]}")
             return
     _statements(stack, res)
+    _inprocess(stack, res)
     summary = summarize((base.with_suffix(".txt")).read_text())
     res.extra["profile"] = summary
     base.with_suffix(".md").write_text(render(summary))
@@ -98,6 +101,23 @@ def _statements(stack, res) -> None:
     for call, c in counts.items():
         res.add(f"s1.pg.sql.{call}", f"S1 pg SQL statements per {call} (+commits, checkouts)",
                 f"(+{c.get('commits', 0):g}, {c.get('checkouts', 0):g})", c.get("statements", 0))
+
+
+def _inprocess(stack, res, n: int = 60) -> None:
+    """Lifecycle cost without HTTP, durable vs synchronous_commit=off, interleaved."""
+    import json
+    import sys
+    out = subprocess.run([sys.executable, str(BENCH / "inprocess.py"), str(n)], cwd=ROOT,
+                         env=stack.env, capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        res.errors.append(f"in-process probe failed: {out.stderr[-300:]}")
+        return
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    res.extra["inprocess_p50_ms"] = found
+    for mode, label in (("durable", "durable"), ("no_fsync", "synchronous_commit=off")):
+        for call in ("complete_a", "complete_b", "lifecycle"):
+            res.add(f"s1.pg.inproc.{mode}.{call}", f"S1 pg in-process {call} p50 ({label})",
+                    "ms", found[mode][call])
 
 
 def _frame(text: str) -> tuple[str, str]:

@@ -189,3 +189,23 @@ def test_mass_incident_links_cases_and_resolves_them_with_one_action(swift_team,
         assert body["became_incident"]
     assert _case(pia, other["case_id"])["status"] == "open"
     assert pia.get(f"/api/tasks?instance_id={cases[0]['instance_id']}").get_json()["total"] == 0
+
+
+def test_n2_and_n3_olas_are_measured_apart(team, ctx):
+    pia, irene, tomas = team["pia"], team["irene"], team["tomas"]
+    with time_machine.travel("2026-10-19T14:00:00Z", tick=False):  # Monday 09:00 Bogota
+        case = _register(pia, product="Swift", typology="Giro devuelto")
+    steps = [("2026-10-19T14:30:00Z", pia, {"action": "escalate", "reason": "Para N2"}),
+             ("2026-10-19T16:00:00Z", irene, {"action": "incident", "reason": "Falla SWIFT"}),
+             ("2026-10-19T20:00:00Z", tomas, {"diagnosis": "Certificado", "fix": "Renovado"}),
+             ("2026-10-19T21:00:00Z", irene, {"confirmed": True, "solution": "Enviado"})]
+    for at, client, data in steps:
+        with time_machine.travel(at, tick=False):
+            _complete(client, _only_task(client, case["instance_id"]), data)
+    body = _case(pia, case["case_id"])
+    assert body["ola"] == {"N2": {"target": 720, "spent": 150.0},  # 90 + 60 minutes at N2
+                           "N3": {"target": 480, "spent": 240.0}}
+    with time_machine.travel("2026-10-19T22:00:00Z", tick=False):
+        rows = pia.get("/api/sla/report?group_by=tier").get_json()["items"]
+    (n3,) = [r for r in rows if r["group"] == "N3"]
+    assert (n3["ola_compliance_pct"], n3["ola_mean_business_hours"]) == (100.0, 4.0)

@@ -59,10 +59,12 @@ def test_report_by_product(as_user, dataset):
     rows = {r["group"]: r for r in body["items"]}
     assert rows["Pagos"] == {"group": "Pagos", "cases": 3, "resolved": 2, "compliance_pct": 50.0,
                              "breaches": 1, "mean_business_hours": 10.0,
-                             "p90_business_hours": 15.0}
+                             "p90_business_hours": 15.0, "ola_compliance_pct": None,
+                             "ola_mean_business_hours": None}
     assert rows["Swift"] == {"group": "Swift", "cases": 2, "resolved": 1, "compliance_pct": 100.0,
                              "breaches": 1, "mean_business_hours": 8.0,
-                             "p90_business_hours": 8.0}
+                             "p90_business_hours": 8.0, "ola_compliance_pct": None,
+                             "ola_mean_business_hours": None}
 
 
 def test_report_by_segment_and_tier_and_period(as_user, dataset):

@@ -76,6 +76,7 @@ class CaseItem(Schema):
     sla_step = fields.String(metadata={"description": "none | warning | breached | critical"})
     sla_pauses = fields.List(fields.Dict())
     sla_met = fields.Boolean(allow_none=True)
+    ola = fields.Dict(metadata={"description": "N2/N3 internal targets and business minutes"})
 
 
 class CaseDetail(CaseItem):
@@ -146,6 +147,9 @@ class SlaReportRow(Schema):
     breaches = fields.Integer()
     mean_business_hours = fields.Float(allow_none=True)
     p90_business_hours = fields.Float(allow_none=True, metadata={"description": "nearest rank"})
+    ola_compliance_pct = fields.Float(allow_none=True, metadata={
+        "description": "group_by=tier: cases whose time at N2/N3 stayed within its OLA"})
+    ola_mean_business_hours = fields.Float(allow_none=True)
 
 
 class SlaReport(Schema):

@@ -74,8 +74,9 @@ def _join(prefix: str, key) -> str:
 def _data_error(exc: DataError):
     """Last resort: a value the database refuses (webargs and the schemas catch the rest)."""
     log.warning("database refused a value: %s", exc.orig)
+    reason = (str(exc.orig).strip().splitlines() or ["refused by the database"])[0][:200]
     return body(422, "a value in the request cannot be stored or compared by the database",
-                [{"field": "body", "message": str(exc.orig).splitlines()[0][:200]}])
+                [{"field": "body", "message": reason}])
 
 
 def _unexpected(exc: Exception):

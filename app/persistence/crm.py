@@ -87,6 +87,7 @@ class SupportCase(Base):
     sla_frozen_share: Mapped[float | None]  # share consumed while paused or once resolved
     sla_consumed_minutes: Mapped[float | None]  # frozen at resolution
     sla_met: Mapped[bool | None]  # frozen at resolution
+    ola: Mapped[dict] = mapped_column(default=dict)  # {"N2": {"target", "spent"}, "N3": ...}
     sla_instance_id: Mapped[int | None] = mapped_column(
         ForeignKey("process_instance.id", ondelete="SET NULL"))
     major_incident_id: Mapped[int | None] = mapped_column(ForeignKey("major_incident.id"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from app.persistence.crm import CaseEvent, SupportCase
+from app.persistence.models import Task
 
 from . import sla
 
@@ -26,6 +27,7 @@ def project(session, instance, snap, actor: str | None, cause: dict) -> None:
     _copy(case, snap.variables)
     case.status = snap.variables.get("case_status") or case.status
     _copy_sla(case, snap.variables)
+    _count_ola(session, case, snap.variables, cause)
     sla.link_instance(session, case, instance.id)
     for kind, from_tier, to_tier, reason in _handoffs(before, _facts(case), cause):
         add_entry(session, case, actor, kind, from_tier, to_tier, reason,
@@ -39,6 +41,23 @@ def _copy_sla(case: SupportCase, variables: dict) -> None:
     waiting = case.status == "waiting_customer"
     case.sla_paused_since = _instant(variables.get("sla_paused_since")) if waiting else None
     sla.refresh(case)
+
+
+TIER_TASKS = {"n2_review": "N2", "n2_confirm": "N2", "n3_fix": "N3"}
+
+
+def _count_ola(session, case: SupportCase, variables: dict, cause: dict) -> None:
+    """Internal targets of N2 and N3, measured apart: business time their tasks were open."""
+    ola = {tier: dict(values) for tier, values in (case.ola or {}).items()}
+    for tier, name in (("N2", "ola_n2_minutes"), ("N3", "ola_n3_minutes")):
+        if variables.get(name):
+            ola.setdefault(tier, {"spent": 0.0})["target"] = variables[name]
+    tier = TIER_TASKS.get(cause.get("task"))
+    task = session.get(Task, cause["task_id"]) if tier and cause.get("task_id") else None
+    if task is not None:
+        spent = sla.business_minutes(case, task.created_at, task.completed_at)
+        ola.setdefault(tier, {"spent": 0.0})["spent"] = ola[tier].get("spent", 0.0) + spent
+    case.ola = ola
 
 
 def _copy(case: SupportCase, variables: dict) -> None:

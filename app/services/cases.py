@@ -146,7 +146,7 @@ def case_item(case: SupportCase) -> dict:
         "sla_minutes": case.sla_minutes, "calendar": case.calendar,
         "created_at": case.created_at, "due_at": case.due_at, "resolved_at": case.resolved_at,
         "closed_at": case.closed_at, "sla": sla.block(case), "sla_step": case.sla_step,
-        "sla_pauses": case.sla_pauses or [], "sla_met": case.sla_met,
+        "sla_pauses": case.sla_pauses or [], "sla_met": case.sla_met, "ola": case.ola or {},
     }
 
 

@@ -23,8 +23,8 @@ from .instances import check_variables, launch, process_spec
 def send(ctx, actor: Actor, name: str, correlation: dict, payload: dict,
          idempotency_key: str | None = None) -> dict:
     require(can_start(actor), "send messages")
-    check_variables(correlation)
-    check_variables(payload)
+    check_variables(correlation, "correlation")
+    check_variables(payload, "payload")
     try:
         with ctx.unit() as session:
             receipt = _receipt(ctx, session, idempotency_key) if idempotency_key else None

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import case as when
 from sqlalchemy import select
 
+from app.domain.calendar import business_minutes_between
 from app.domain.sla import SlaClock, business_clock, clock_from, risk_base, summary
 from app.engine.functions import default_calendars
 from app.persistence.crm import CaseInstance, SupportCase
@@ -25,6 +26,12 @@ def clock_of(case: SupportCase) -> SlaClock | None:
                        "reason": "waiting_customer"})
     stopped = case.resolved_at if case.status in ("resolved", "closed") else None
     return clock_from(case.created_at, case.sla_minutes, case.calendar_def, pauses, stopped)
+
+
+def business_minutes(case: SupportCase, start: datetime, end: datetime) -> float:
+    """Business minutes between two instants in the case's own calendar."""
+    calendar = clock_from(start, 1, case.calendar_def, (), None).calendar
+    return round(business_minutes_between(start, end, calendar), 2)
 
 
 def block(case: SupportCase, now: datetime | None = None) -> dict | None:

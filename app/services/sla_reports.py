@@ -37,7 +37,8 @@ def _facts(case: SupportCase, group_by: str, now: datetime) -> SlaFacts:
     block = sla.block(case, now) if case.status in OPEN else None
     return SlaFacts(group=group, met=case.sla_met if case.status not in OPEN else None,
                     consumed_minutes=case.sla_consumed_minutes,
-                    breached_now=bool(block and block["state"] == SlaState.BREACHED))
+                    breached_now=bool(block and block["state"] == SlaState.BREACHED),
+                    ola=(case.ola or {}).get(group) if group_by == "tier" else None)
 
 
 def at_risk(ctx, limit: int = 200) -> dict:

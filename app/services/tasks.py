@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import false, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.domain.access import (
@@ -72,6 +72,8 @@ def _visible(query, actor: Actor, status: str, mine: bool):
                                Task.completed_by == actor.username))
     if sees_all_tasks(actor):
         return query
+    if actor.role is not Role.AGENT:
+        return query.where(false())
     theirs = [Task.assignee == actor.username, Task.completed_by == actor.username]
     if actor.groups and status == TaskStatus.OPEN:
         theirs.append(Task.id.in_(
@@ -167,7 +169,6 @@ def _set_assignee(session, task: Task, expected, assignee, actor: Actor, kind: s
 
 
 def complete(ctx, actor: Actor, task_id: int, data) -> dict:
-    check_variables(data, "data")
     with ctx.unit() as session:
         task = _visible_task(session, actor, task_id)
         instance = repo.lock_instance(session, task.instance_id)
@@ -183,6 +184,7 @@ def _complete_locked(ctx, session, actor, instance, task, data):
     require(can_work_task(actor, task.assignee, task.candidate_groups), "complete this task")
     if instance.status != InstanceStatus.ACTIVE:
         raise Conflict(f"instance {instance.id} is {instance.status}")
+    check_variables(data, "data")
     definition = repo.definition_of(session, instance)
     schema = forms.with_enums((definition.forms or {}).get(task.form_key), task.form_enums)
     forms.validate(schema, data)
@@ -194,5 +196,5 @@ def _complete_locked(ctx, session, actor, instance, task, data):
     repo.add_event(session, instance.id, actor.username, "task_completed", task_id=task.id,
                    name=task.name)
     jobs = progress.apply(ctx, session, instance, snap, actor.username,
-                          cause={"task": task.name, "data": data})
+                          cause={"task": task.name, "task_id": task.id, "data": data})
     return jobs, instance_summary(instance, definition.version)

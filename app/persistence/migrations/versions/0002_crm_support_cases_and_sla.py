@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-21 16:58:16.348934
+Create Date: 2026-11-21 17:28:50.274328
 """
 
 from __future__ import annotations
@@ -115,6 +115,7 @@ def upgrade() -> None:
         sa.Column("sla_frozen_share", sa.Double(), nullable=True),
         sa.Column("sla_consumed_minutes", sa.Double(), nullable=True),
         sa.Column("sla_met", sa.Boolean(), nullable=True),
+        sa.Column("ola", sa.JSON(), nullable=False),
         sa.Column(
             "sla_instance_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
