@@ -24,11 +24,11 @@ def run_steps(wf) -> None:
         try:
             task.task_spec._update(task)
         except Exception as exc:  # a bad timer value fails its own task, not the refresh
-            _record_error(wf, exc, refreshing=task)
+            record_error(wf, exc, refreshing=task)
     try:
         wf.do_engine_steps()
     except Exception as exc:  # script errors and violations become incidents, not crashes
-        _record_error(wf, exc)
+        record_error(wf, exc)
 
 
 def _timers(wf) -> list:
@@ -37,7 +37,7 @@ def _timers(wf) -> list:
                           TimerEventDefinition | MultipleEventDefinition)]
 
 
-def _record_error(wf, exc: Exception, refreshing=None) -> None:
+def record_error(wf, exc: Exception, refreshing=None) -> None:
     """Put the task to blame for `exc` in ERROR with the message (the service opens an
     incident for it); re-raise `exc` only when no task can be blamed."""
     task = _blamed_task(wf, exc, refreshing)

@@ -84,7 +84,11 @@ class Engine:
         """Run a task that failed (script error) again from the start."""
         wf = self._load(pspec, state)
         task = self._task(wf, spiff_task_id, TaskState.ERROR)
-        wf.reset_from_task_id(task.id)
+        try:
+            wf.reset_from_task_id(task.id)
+        except Exception as exc:  # e.g. a timer whose value is still invalid
+            introspect.record_error(wf, exc, refreshing=task)
+            return self._snapshot(wf)
         return self._advance(wf)
 
     def snapshot(self, pspec, state: bytes) -> Snapshot:

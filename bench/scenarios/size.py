@@ -44,7 +44,7 @@ def size(bench: Bench) -> None:
                 (after - before) / n / 1024)
         res.extra.setdefault("s7_per_table", []).append(
             {t: {"rows": c / n, "bytes": b / n} for t, (c, b) in per_table.items()})
-    _rss(stack, res)
+        _rss(stack, res)  # once per run, after this run's load
     res.note("S7: kB = 1024 bytes; per-table rows and bytes are in the JSON (extra.s7_per_table).")
 
 

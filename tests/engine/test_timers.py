@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from hostile import run_isolated, start, timer_process
@@ -192,9 +193,23 @@ def test_a_broken_waiting_timer_of_a_stored_instance_becomes_an_incident(engine)
 def test_an_error_no_task_can_be_blamed_for_is_raised():
     workflow = _library_workflow("timeDuration", "PT1H")
     with pytest.raises(RuntimeError, match="nothing to blame"):
-        introspect._record_error(workflow, RuntimeError("nothing to blame"))
+        introspect.record_error(workflow, RuntimeError("nothing to blame"))
 
 
 def _timer(workflow, kind: str):
     (task,) = workflow.get_tasks(spec_name=_ELEMENT.get(kind, "t"))
     return task
+
+
+def test_retrying_a_timer_incident_with_a_still_bad_value_is_a_new_error_not_a_crash():
+    """A retry resets the failed timer; a value that is still invalid fails it again."""
+    source = (Path(__file__).resolve().parents[1] / "data" / "bpmn" / "waits.bpmn").read_bytes()
+    source = source.replace(b'"PT2H"', b"cooling")
+    (compiled,) = compile_files({"waits.bpmn": source})
+    engine = Engine()
+    pspec = engine.process_spec(99, lambda: compiled.spec_json)
+    snap = engine.start(pspec, {"case_id": "C", "cooling": "P999999999Y"})
+    snap = engine.deliver_message(pspec, snap.state, "customer_replied", {"case_id": "C"})
+    (error,) = snap.errors
+    again = engine.retry_task(pspec, snap.state, error.spiff_task_id)
+    assert [e.element_id for e in again.errors] == [error.element_id]
