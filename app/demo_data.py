@@ -281,11 +281,13 @@ def _ensure_model(ctx) -> None:
 
 
 def team_spec(catalog: dict) -> dict[str, tuple[str, list[str]]]:
-    """username: (role, groups): an operator, post-sale agents, account managers, 2 agents
-    per N2 group and 1 per N3 group (2 when it serves several products)."""
+    """username: (role, groups): an operator, post-sale agents, account managers, one agent per
+    segment strategy group, 2 agents per N2 group and 1 per N3 group (2 when it serves several
+    products)."""
     spec = {"supervisor": ("operator", [])}
     spec |= {f"posventa{i}": ("agent", ["posventa"]) for i in range(1, POSVENTA + 1)}
-    spec |= {f"gerente{i}": ("agent", ["managers"]) for i in range(1, MANAGERS + 1)}
+    spec |= {f"gerente{i}": ("agent", ["gerentes_cuenta"]) for i in range(1, MANAGERS + 1)}
+    spec |= {f"estrategia_{s}": ("agent", [f"estrategia_{s}"]) for s in SEGMENTS}
     for group in sorted({item["n2_group"] for item in catalog.values()}):
         spec |= {f"{group}_{i}": ("agent", [group]) for i in (1, 2)}
     for group, products in sorted(Counter(i["n3_group"] for i in catalog.values()).items()):
@@ -490,7 +492,7 @@ def generate(settings: Settings, months: int = 3, per_month: int = 816, seed: in
         rng = random.Random(seed)
         sim = Simulation(ctx, rng, echo)
         customers = sim.customers(make_customers(rng, CUSTOMERS, sim.staff("posventa"),
-                                                 sim.staff("managers")))
+                                                 sim.staff("gerentes_cuenta")))
         end = (until or datetime.now(UTC)).astimezone(UTC)
         start = end - timedelta(days=round(30.4 * months))
         echo(f"{len(sim.spec)} users (password {PASSWORD}), {len(customers)} customers; "
