@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from app.config import Settings
+from app.config import ConfigError, Settings
 from app.domain.access import SYSTEM
 from app.domain.errors import DomainError
 from app.persistence import migrate
@@ -21,8 +21,8 @@ from app.services import deploy as deploy_service
 from app.services import reference as reference_service
 from app.services import users as user_service
 from app.services.context import Context, build_context
+from app.services.deploy import MODEL_SUFFIXES
 
-MODEL_SUFFIXES = (".bpmn", ".dmn")
 REFERENCE_FILE = Path("support_case") / "reference.json"  # under the bpmn folder
 DEMO_PASSWORD = "demo1234"
 DEMO_USERS = (
@@ -65,7 +65,10 @@ def main() -> None:
 
 # --- helpers -----------------------------------------------------------------
 def _settings() -> Settings:
-    return Settings.from_env()
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _require_schema(settings: Settings) -> None:
@@ -85,7 +88,7 @@ def _close(ctx: Context) -> None:
 
 
 def _logging() -> None:
-    level = os.environ.get("LOG_LEVEL", "INFO").upper()
+    level = _settings().log_level
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if level != "DEBUG":  # SpiffWorkflow logs every task state change at INFO
         logging.getLogger("spiff").setLevel(logging.WARNING)

@@ -24,6 +24,7 @@ class Settings:
     instance_dir: Path = field(default_factory=lambda: _here("instance"))
     bpmn_dir: Path = field(default_factory=lambda: _here("bpmn"))
     forms_dir: Path = field(default_factory=lambda: _here("forms"))
+    calendars_file: Path | None = None  # named business calendars (default: bpmn/calendars.json)
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_user: str | None = None
@@ -68,6 +69,9 @@ class Settings:
             instance_dir=instance_dir,
             bpmn_dir=Path(env.get("CLIENTCONNECT_BPMN_DIR", _here("bpmn"))),
             forms_dir=Path(env.get("CLIENTCONNECT_FORMS_DIR", _here("forms"))),
+            calendars_file=Path(env.get("CLIENTCONNECT_CALENDARS",
+                                        Path(env.get("CLIENTCONNECT_BPMN_DIR", _here("bpmn")))
+                                        / "calendars.json")),
             smtp_host=env.get("SMTP_HOST") or None,
             smtp_port=number.integer("SMTP_PORT", 25, 1, 65535),
             smtp_user=env.get("SMTP_USER") or None,

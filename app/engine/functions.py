@@ -11,6 +11,7 @@ computing with the calendar it started with.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime, time, timedelta
@@ -121,4 +122,20 @@ def _instant(value) -> datetime:
 
 
 def default_calendars() -> dict[str, BusinessCalendar]:
+    """The built-in calendars, used when no calendars file is configured."""
     return {"default": BusinessCalendar.default(), "7x24": BusinessCalendar.always()}
+
+
+def load_calendars(path) -> dict[str, BusinessCalendar]:
+    """Named calendars from a JSON file ({"calendars": [BusinessCalendar.to_dict(), ...]}),
+    on top of the built-in ones; a malformed file raises ValueError naming the calendar."""
+    calendars = default_calendars()
+    if path is None or not path.is_file():
+        return calendars
+    for index, item in enumerate(json.loads(path.read_text(encoding="utf-8"))["calendars"]):
+        try:
+            calendar = BusinessCalendar.from_dict(item)
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ValueError(f"{path}: calendars[{index}]: {exc}") from None
+        calendars[calendar.name] = calendar
+    return calendars

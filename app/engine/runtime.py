@@ -27,7 +27,8 @@ class Engine:
     """Runs process instances. Stateless but for a cache of restored specs (one per version)."""
 
     def __init__(self, script_timeout: float = 1.0, cache_size: int = 256, calendars=None):
-        functions = script_functions(calendars or default_calendars())
+        self.calendars = calendars or default_calendars()
+        functions = script_functions(self.calendars)
         self.script_engine = SandboxedScriptEngine(timeout=script_timeout,
                                                    environment_globals=functions)
         self._specs: OrderedDict[int, ProcessSpec] = OrderedDict()

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.engine import Engine
+from app.engine.functions import load_calendars
 from app.persistence.db import make_engine, make_session_factory, session_scope
 
 
@@ -57,7 +58,8 @@ def build_context(settings: Settings, dispatcher: Dispatcher | None = None) -> C
     return Context(
         settings=settings,
         sessions=make_session_factory(db),
-        engine=Engine(script_timeout=settings.script_timeout_seconds),
+        engine=Engine(script_timeout=settings.script_timeout_seconds,
+                      calendars=load_calendars(settings.calendars_file)),
         dispatcher=dispatcher or NoDispatch(),
         listeners=_listeners(),
     )

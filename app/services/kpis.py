@@ -7,7 +7,6 @@ from datetime import datetime
 from sqlalchemy import select
 
 from app.domain.kpis import CaseFacts, indicators
-from app.engine.functions import default_calendars
 from app.persistence.crm import SupportCase
 
 
@@ -22,7 +21,7 @@ def report(ctx, date_from: datetime | None = None, date_to: datetime | None = No
     for column, value in ((SupportCase.product, product), (SupportCase.segment, segment)):
         if value is not None:
             query = query.where(column == value)
-    calendars = default_calendars()
+    calendars = ctx.engine.calendars
     with ctx.unit() as session:
         facts = [_facts(case, calendars) for case in session.scalars(query)]
     filters = {"from": date_from, "to": date_to, "product": product, "segment": segment}

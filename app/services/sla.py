@@ -9,7 +9,6 @@ from sqlalchemy import select
 
 from app.domain.calendar import business_minutes_between
 from app.domain.sla import SlaClock, business_clock, clock_from, risk_base, summary
-from app.engine.functions import default_calendars
 from app.persistence.crm import CaseInstance, SupportCase
 from app.persistence.models import utcnow
 
@@ -56,12 +55,12 @@ def refresh(case: SupportCase, now: datetime | None = None) -> None:
         case.sla_consumed_minutes = case.sla_met = None
 
 
-def risk_order(now: datetime | None = None):
+def risk_order(calendars: dict, now: datetime | None = None):
     """SQL expression: the share of its SLA a case has consumed (higher is worse)."""
     now = now or utcnow()
     running = when(*[(SupportCase.calendar == name, business_clock(cal, now))
-                     for name, cal in default_calendars().items()],
-                   else_=business_clock(default_calendars()["default"], now))
+                     for name, cal in calendars.items()],
+                   else_=business_clock(calendars["default"], now))
     share = (running - SupportCase.sla_base) / SupportCase.sla_minutes
     return when((SupportCase.sla_frozen_share.is_not(None), SupportCase.sla_frozen_share),
                 else_=share)

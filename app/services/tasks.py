@@ -51,17 +51,18 @@ def search(ctx, actor: Actor, *, mine=False, candidate_group=None, process_key=N
     sort = sort or ("sla_risk" if actor.role is Role.AGENT else "priority")
     with ctx.unit() as session:
         total = session.scalar(select(func.count()).select_from(query.subquery()))
-        rows = session.scalars(_ordered(query, sort).offset((page - 1) * per_page)
+        rows = session.scalars(_ordered(ctx, query, sort).offset((page - 1) * per_page)
                                .limit(per_page)).all()
         return {"items": _items(session, rows), "total": total}
 
 
-def _ordered(query, sort: str):
+def _ordered(ctx, query, sort: str):
     if sort != "sla_risk":
         return query.order_by(*SORTS[sort])
     return (query.outerjoin(CaseInstance, CaseInstance.instance_id == Task.instance_id)
             .outerjoin(SupportCase, SupportCase.id == CaseInstance.case_id)
-            .order_by(Task.priority.asc(), sla.risk_order().desc().nulls_last(),
+            .order_by(Task.priority.asc(),
+                      sla.risk_order(ctx.engine.calendars).desc().nulls_last(),
                       Task.created_at.asc(), Task.id.asc()))
 
 
