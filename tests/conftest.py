@@ -36,6 +36,12 @@ def database_url(request, tmp_path):
     yield from _pg_schema()
 
 
+@pytest.fixture
+def pg_schema_url():
+    """A fresh, empty PostgreSQL schema for one test (dropped afterwards)."""
+    yield from _pg_schema()
+
+
 def _pg_schema():
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")

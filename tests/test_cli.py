@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import uuid
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select, text
 
 from app.cli import deploy_bundled, ensure_demo_users, format_issue, main
 from app.config import Settings
@@ -20,8 +19,6 @@ from app.services.context import build_context
 ROOT = Path(__file__).resolve().parent.parent
 FORMS = ROOT / "forms"
 APPROVAL = ROOT / "bpmn" / "approval" / "approval.bpmn"
-PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 BROKEN = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -44,20 +41,6 @@ BROKEN = """<?xml version="1.0" encoding="UTF-8"?>
   </bpmn:process>
 </bpmn:definitions>
 """
-
-
-@pytest.fixture
-def pg_schema_url():
-    schema = f"mig_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

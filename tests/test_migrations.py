@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect, text
 
 from app.persistence import migrate
 from app.persistence.db import make_engine
 from app.persistence.models import Base
-
-PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 @pytest.fixture
@@ -22,23 +18,9 @@ def sqlite_url(tmp_path):
     return f"sqlite:///{tmp_path / 'instance' / 'clientconnect.db'}"
 
 
-@pytest.fixture
-def pg_url():
-    schema = f"mig_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request):
-    name = "sqlite_url" if request.param == "sqlite" else "pg_url"
+    name = "sqlite_url" if request.param == "sqlite" else "pg_schema_url"
     return request.getfixturevalue(name)
 
 
@@ -100,9 +82,9 @@ def test_compare_notices_a_missing_index(database_url):
     assert [(d[0], d[1].name) for d in diffs] == [("add_index", "ix_job_status_due")]
 
 
-def test_timestamps_are_zone_aware_on_postgresql(pg_url):
-    migrate.upgrade(pg_url)
-    engine = make_engine(pg_url)
+def test_timestamps_are_zone_aware_on_postgresql(pg_schema_url):
+    migrate.upgrade(pg_schema_url)
+    engine = make_engine(pg_schema_url)
     with engine.connect() as conn:
         columns = inspect(conn).get_columns("job")
     engine.dispose()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pytest
 from redis import Redis
 from rq import Queue, SimpleWorker
 from rq.job import Job as RQJob
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 
 from app.config import Settings
 from app.domain.access import SYSTEM
@@ -31,8 +30,6 @@ from workers.queue import RQDispatcher, rq_job_id
 from workers.ticker import Ticker
 
 BPMN = Path(__file__).parent / "data" / "bpmn" / "service_call.bpmn"
-PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS_URL = "redis://127.0.0.1:6379/15"
 
 TIMER_BPMN = b"""<?xml version="1.0" encoding="UTF-8"?>
@@ -89,19 +86,9 @@ def url_of(server, path: str) -> str:
 
 # --- database, Redis, the worker's environment ----------------------------------
 @pytest.fixture
-def database_url():
-    schema = f"mig_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{PG_URL}?options=-csearch_path%3D{schema}"
-    migrate.upgrade(url)
-    try:
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+def database_url(pg_schema_url):
+    migrate.upgrade(pg_schema_url)
+    return pg_schema_url
 
 
 @pytest.fixture
