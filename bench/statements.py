@@ -1,5 +1,5 @@
-"""Round trips per API call: SQL statements, commits and pool checkouts (each checkout also
-sends pool_pre_ping's `SELECT 1`) of the scenario-1 calls, counted with SQLAlchemy events.
+"""Round trips per API call: SQL statements, commits and pool checkouts of the scenario-1
+calls, counted with SQLAlchemy events (tests/test_statement_budget.py holds the budgets).
 
     python bench/statements.py N        (with the stack's env: DATABASE_URL, REDIS_URL...)
 

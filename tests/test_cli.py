@@ -9,7 +9,10 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select, text
 
-from app.cli import deploy_bundled, ensure_demo_users, format_issue, main
+from app.cli import main
+from app.cli.deploy import deploy_bundled
+from app.cli.group import format_issue
+from app.cli.users import ensure_demo_users
 from app.config import Settings
 from app.persistence import migrate
 from app.persistence.db import make_engine

@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from app.cli import ensure_reference, main
+from app.cli import main
+from app.cli.reference import ensure_reference
 from app.config import Settings
 from app.domain.access import SYSTEM, Actor
 from app.domain.errors import Forbidden, ValidationFailed

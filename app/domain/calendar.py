@@ -27,21 +27,40 @@ Semantics, in one place:
 * Inputs must be timezone-aware datetimes (``ValueError`` otherwise); returned datetimes are
   aware, in the calendar's zone (``zoneinfo.ZoneInfo``). Arithmetic is done on ``timedelta``
   values in UTC, exact to the microsecond; minutes may be fractional.
+
+The value is defined here; its field parsing lives in `calendar_fields` and the arithmetic
+in `business_time` (re-exported here).
 """
 
 from __future__ import annotations
 
-import math
-from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
+from datetime import date, datetime, time
 from types import MappingProxyType
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-import holidays
+from .business_time import (
+    add_business_time,
+    business_minutes_between,
+    business_time_between,
+    minutes_per_business_day,
+    next_opening,
+)
+from .calendar_fields import (
+    _DAY,
+    _MIDNIGHT,
+    Interval,
+    _first_instant,
+    _format_time,
+    _holiday_dates,
+    _normalize_closed_days,
+    _normalize_country,
+    _normalize_hours,
+    _utc,
+    _zone,
+)
 
 __all__ = [
     "DEFAULT_HOURS",
@@ -53,164 +72,11 @@ __all__ = [
     "next_opening",
 ]
 
-Interval = tuple[time, time]
-
-_MIDNIGHT = time(0)
-_DAY = timedelta(days=1)
-_ZERO = timedelta(0)
-_MINUTE = timedelta(minutes=1)
-_SECONDS_PER_DAY = 86400
-# A calendar closed for this many consecutive days is considered to have no working time left.
-_MAX_CLOSED_STREAK = 3660
 _DAY_CACHE_LIMIT = 20000
 
 DEFAULT_HOURS: Mapping[int, tuple[Interval, ...]] = MappingProxyType(
     {weekday: ((time(8), time(18)),) for weekday in range(5)}
 )
-
-
-# --------------------------------------------------------------------------- holidays
-
-
-@lru_cache(maxsize=1)
-def _supported_countries() -> frozenset[str]:
-    return frozenset(holidays.list_supported_countries())
-
-
-@lru_cache(maxsize=1024)
-def _holiday_dates(country: str, year: int) -> frozenset[date]:
-    """Public holidays of ``country`` in ``year``, cached per (country, year)."""
-    return frozenset(holidays.country_holidays(country, years=year).keys())
-
-
-# --------------------------------------------------------------------------- normalisation
-
-
-def _zone(name: Any) -> ZoneInfo:
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"timezone must be an IANA zone name, got {name!r}")
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown timezone {name!r}") from exc
-
-
-def _parse_time(value: Any, *, end: bool) -> time:
-    if isinstance(value, str):
-        if end and value in ("24:00", "24:00:00"):
-            return _MIDNIGHT
-        try:
-            value = time.fromisoformat(value)
-        except ValueError as exc:
-            raise ValueError(f"invalid time of day {value!r}") from exc
-    if not isinstance(value, time):
-        raise ValueError(f"working hours need datetime.time values or 'HH:MM', got {value!r}")
-    if value.tzinfo is not None:
-        raise ValueError(f"working hours are wall-clock times without tzinfo, got {value!r}")
-    return value
-
-
-def _offset(value: time, *, end: bool) -> int:
-    """Microseconds since local midnight; an end at 00:00 means 24:00."""
-    if end and value == _MIDNIGHT:
-        return _SECONDS_PER_DAY * 1_000_000
-    return ((value.hour * 60 + value.minute) * 60 + value.second) * 1_000_000 + value.microsecond
-
-
-def _weekday(key: Any) -> int:
-    if isinstance(key, bool):
-        raise ValueError(f"weekday must be 0 (Monday) .. 6 (Sunday), got {key!r}")
-    if isinstance(key, str) and key.strip().isdigit():
-        key = int(key)
-    if not isinstance(key, int) or not 0 <= key <= 6:
-        raise ValueError(f"weekday must be 0 (Monday) .. 6 (Sunday), got {key!r}")
-    return key
-
-
-def _normalize_hours(raw: Any) -> Mapping[int, tuple[Interval, ...]]:
-    if not isinstance(raw, Mapping):
-        raise ValueError(f"hours must map weekday -> intervals, got {type(raw).__name__}")
-    out: dict[int, tuple[Interval, ...]] = {}
-    for key, intervals in raw.items():
-        weekday = _weekday(key)
-        if weekday in out:
-            raise ValueError(f"weekday {weekday} given twice in hours")
-        if isinstance(intervals, str | bytes) or not isinstance(intervals, Iterable):
-            raise ValueError(f"hours[{weekday}] must be a sequence of (start, end) pairs")
-        parsed: list[Interval] = []
-        for pair in intervals:
-            if isinstance(pair, str | bytes) or not isinstance(pair, Iterable):
-                raise ValueError(f"hours[{weekday}]: expected a (start, end) pair, got {pair!r}")
-            items = tuple(pair)
-            if len(items) != 2:
-                raise ValueError(f"hours[{weekday}]: expected a (start, end) pair, got {pair!r}")
-            start = _parse_time(items[0], end=False)
-            stop = _parse_time(items[1], end=True)
-            if _offset(start, end=False) >= _offset(stop, end=True):
-                raise ValueError(f"hours[{weekday}]: interval {start}-{stop} is empty")
-            parsed.append((start, stop))
-        parsed.sort(key=lambda iv: _offset(iv[0], end=False))
-        for (_, prev_end), (next_start, _) in zip(parsed, parsed[1:], strict=False):
-            if _offset(prev_end, end=True) > _offset(next_start, end=False):
-                raise ValueError(f"hours[{weekday}]: intervals overlap")
-        if parsed:
-            out[weekday] = tuple(parsed)
-    return MappingProxyType(dict(sorted(out.items())))
-
-
-def _normalize_country(country: Any) -> str | None:
-    if country is None:
-        return None
-    if not isinstance(country, str) or country not in _supported_countries():
-        raise ValueError(f"country {country!r} is not supported by the holidays package")
-    return country
-
-
-def _normalize_closed_days(raw: Any) -> frozenset[date]:
-    if isinstance(raw, str | bytes) or not isinstance(raw, Iterable):
-        raise ValueError("closed_days must be a collection of dates")
-    days: set[date] = set()
-    for item in raw:
-        if isinstance(item, str):
-            try:
-                item = date.fromisoformat(item)
-            except ValueError as exc:
-                raise ValueError(f"invalid closed day {item!r}") from exc
-        if isinstance(item, datetime) or not isinstance(item, date):
-            raise ValueError(f"closed days must be dates, got {item!r}")
-        days.add(item)
-    return frozenset(days)
-
-
-def _format_time(value: time, *, end: bool) -> str:
-    if end and value == _MIDNIGHT:
-        return "24:00"
-    if value.second == 0 and value.microsecond == 0:
-        return value.strftime("%H:%M")
-    return value.isoformat()
-
-
-def _first_instant(day: date, wall: time, tz: ZoneInfo) -> datetime:
-    """First UTC instant at which the local clock of ``tz`` shows ``day`` ``wall`` (or later)."""
-    local = datetime.combine(day, wall, tzinfo=tz)
-    instant = local.astimezone(UTC)
-    if instant.astimezone(tz).replace(tzinfo=None) == local.replace(tzinfo=None):
-        return instant  # exists; fold=0 is the first occurrence of an ambiguous time
-    # In a DST gap: fold=1 reads it with the offset after the jump (an instant before the
-    # jump), fold=0 with the offset before it (an instant after). Find the jump, to the second.
-    lo = math.floor(local.replace(fold=1).astimezone(UTC).timestamp())
-    hi = math.ceil(instant.timestamp())
-    after = datetime.fromtimestamp(hi, UTC).astimezone(tz).utcoffset()
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if datetime.fromtimestamp(mid, UTC).astimezone(tz).utcoffset() == after:
-            hi = mid
-        else:
-            lo = mid
-    return datetime.fromtimestamp(hi, UTC)
-
-
-# --------------------------------------------------------------------------- calendar
 
 
 def _default_hours() -> Mapping[int, tuple[Interval, ...]]:
@@ -359,144 +225,3 @@ class BusinessCalendar:
         frozen = tuple(result)
         days[day] = frozen
         return frozen
-
-
-# --------------------------------------------------------------------------- arithmetic
-
-
-def _utc(value: datetime, what: str) -> datetime:
-    if not isinstance(value, datetime):
-        raise TypeError(f"{what} must be a datetime, got {value!r}")
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{what} must be a timezone-aware datetime, got {value!r}")
-    return value.astimezone(UTC)
-
-
-def _as_timedelta(minutes: float) -> timedelta:
-    if isinstance(minutes, bool) or not isinstance(minutes, int | float):
-        raise TypeError(f"minutes must be a number, got {minutes!r}")
-    if isinstance(minutes, float) and not math.isfinite(minutes):
-        raise ValueError(f"minutes must be finite, got {minutes!r}")
-    return timedelta(minutes=minutes)
-
-
-def _forward(calendar: BusinessCalendar, t: datetime) -> Iterator[tuple[datetime, datetime]]:
-    """Working intervals after UTC instant ``t``, clipped to start at ``t`` at the earliest."""
-    day = t.astimezone(calendar.zone).date() - _DAY
-    closed_streak = 0
-    while True:
-        intervals = calendar._intervals(day)
-        if intervals:
-            closed_streak = 0
-            for start, stop in intervals:
-                if stop > t:
-                    yield (start if start > t else t), stop
-        else:
-            closed_streak += 1
-            if closed_streak > _MAX_CLOSED_STREAK:
-                raise ValueError(f"calendar {calendar.name!r} has no working time after {t}")
-        day += _DAY
-
-
-def _backward(calendar: BusinessCalendar, t: datetime) -> Iterator[tuple[datetime, datetime]]:
-    """Working intervals before UTC instant ``t``, latest first, clipped to end at ``t``."""
-    day = t.astimezone(calendar.zone).date() + _DAY
-    closed_streak = 0
-    while True:
-        intervals = calendar._intervals(day)
-        if intervals:
-            closed_streak = 0
-            for start, stop in reversed(intervals):
-                if start < t:
-                    yield start, (stop if stop < t else t)
-        else:
-            closed_streak += 1
-            if closed_streak > _MAX_CLOSED_STREAK:
-                raise ValueError(f"calendar {calendar.name!r} has no working time before {t}")
-        day -= _DAY
-
-
-def add_business_time(start: datetime, minutes: float, calendar: BusinessCalendar) -> datetime:
-    """Earliest instant at which ``minutes`` business minutes have elapsed since ``start``.
-
-    See the module docstring: outside hours counting begins at the next opening, 0 minutes
-    returns ``start``, landing on a closing time stays there, negative minutes go backwards.
-    The result is in the calendar's zone.
-    """
-    t = _utc(start, "start")
-    remaining = _as_timedelta(minutes)
-    tz = calendar.zone
-    if calendar.always_open or not remaining:
-        return (t + remaining).astimezone(tz)
-    if remaining > _ZERO:
-        for begin, end in _forward(calendar, t):
-            span = end - begin
-            if remaining <= span:
-                return (begin + remaining).astimezone(tz)
-            remaining -= span
-    else:
-        remaining = -remaining
-        for begin, end in _backward(calendar, t):
-            span = end - begin
-            if remaining <= span:
-                return (end - remaining).astimezone(tz)
-            remaining -= span
-    raise AssertionError("unreachable")  # pragma: no cover - the walks are infinite
-
-
-def business_time_between(a: datetime, b: datetime, calendar: BusinessCalendar) -> timedelta:
-    """Business time from ``a`` to ``b`` as an exact ``timedelta``; negative if ``b < a``."""
-    ta, tb = _utc(a, "a"), _utc(b, "b")
-    if tb < ta:
-        return -_between(tb, ta, calendar)
-    return _between(ta, tb, calendar)
-
-
-def _between(ta: datetime, tb: datetime, calendar: BusinessCalendar) -> timedelta:
-    if calendar.always_open:
-        return tb - ta
-    tz = calendar.zone
-    day = ta.astimezone(tz).date() - _DAY
-    last = tb.astimezone(tz).date()
-    total = _ZERO
-    while day <= last:
-        for start, stop in calendar._intervals(day):
-            if stop <= ta:
-                continue
-            if start >= tb:
-                break
-            total += (stop if stop < tb else tb) - (start if start > ta else ta)
-        day += _DAY
-    return total
-
-
-def business_minutes_between(a: datetime, b: datetime, calendar: BusinessCalendar) -> float:
-    """Business minutes from ``a`` to ``b`` (fractional for seconds); negative if ``b < a``."""
-    return business_time_between(a, b, calendar) / _MINUTE
-
-
-def next_opening(at: datetime, calendar: BusinessCalendar) -> datetime:
-    """``at`` itself if the calendar is open then, else the next opening (calendar's zone)."""
-    t = _utc(at, "at")
-    if calendar.always_open:
-        return t.astimezone(calendar.zone)
-    for begin, _ in _forward(calendar, t):
-        return begin.astimezone(calendar.zone)
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def minutes_per_business_day(calendar: BusinessCalendar) -> float:
-    """Minutes of one standard working day: "N business days" = N times this.
-
-    The standard day is the most common daily total among weekdays with hours (ties go to
-    the longer one), measured in wall-clock time: 600 for Mon-Fri 08-18 (even with a shorter
-    Saturday), 480 for 08-12 + 14-18, 1440 for 7x24 calendars.
-    """
-    if calendar.always_open:
-        return 1440.0
-    totals = Counter(
-        sum(_offset(stop, end=True) - _offset(start, end=False) for start, stop in intervals)
-        for intervals in calendar.hours.values()
-    )
-    standard = max(totals.items(), key=lambda item: (item[1], item[0]))[0]
-    return standard / 60_000_000

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from statistics import fmean
 
-from .calendar import BusinessCalendar, business_minutes_between
+from .business_time import business_minutes_between
+from .calendar import BusinessCalendar
 
 FORMULAS = {
     "ans_compliance_pct": "resolved cases with resolved_at <= due_at / resolved cases x 100",

@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from functools import lru_cache
 
-from .calendar import BusinessCalendar, add_business_time, business_minutes_between
+from .business_time import add_business_time, business_minutes_between
+from .calendar import BusinessCalendar
 
 
 class SlaState(StrEnum):

@@ -16,12 +16,12 @@ import math
 from collections.abc import Mapping
 from datetime import UTC, datetime, time, timedelta
 
-from app.domain.calendar import (
-    BusinessCalendar,
+from app.domain.business_time import (
     add_business_time,
     business_minutes_between,
     minutes_per_business_day,
 )
+from app.domain.calendar import BusinessCalendar
 
 MAX_MINUTES = 3653 * 24 * 60  # ten years of minutes
 MAX_SPAN = timedelta(days=3653)  # business_minutes: at most ten years apart

@@ -11,7 +11,7 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 from .parser import SERVICE_CALL, AsyncServiceTask
-from .sandbox import SandboxViolation
+from .sandbox.violations import SandboxViolation
 from .views import ErrorView, MessageWait, OutgoingMessage, ServiceCallView, TimerView, UserTaskView
 
 ERROR_KEY = "error"

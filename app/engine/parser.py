@@ -24,7 +24,8 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.spiff.serializer.task_spec import ServiceTaskConverter
 from SpiffWorkflow.spiff.specs.defaults import BusinessRuleTask, ServiceTask
 
-from .sandbox import SandboxViolation, check_storable, unstorable
+from .sandbox.storable import check_storable, unstorable
+from .sandbox.violations import SandboxViolation
 
 SERVICE_CALL = "service_call"
 MAX_TIMER_DAYS = 3653  # ten years: the longest duration (or cycle interval) a timer may wait

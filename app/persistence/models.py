@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -103,6 +104,11 @@ class ProcessInstance(Base):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None]
     started_by: Mapped[str | None] = mapped_column(String(150))
+    # What the instance may be waiting on (False: certainly nothing, so an engine step skips
+    # that query). Kept by services.progress; rows written by other means default to True.
+    has_timers: Mapped[bool] = mapped_column(default=False, server_default=true())
+    has_subscriptions: Mapped[bool] = mapped_column(default=False, server_default=true())
+    has_service_calls: Mapped[bool] = mapped_column(default=False, server_default=true())
 
 
 class Task(Base):
@@ -112,6 +118,7 @@ class Task(Base):
     __table_args__ = (
         UniqueConstraint("instance_id", "spiff_task_id"),
         Index("ix_task_status_priority", "status", "priority", "created_at"),
+        Index("ix_task_process_status", "process_key", "status", "priority", "created_at", "id"),
         Index("ix_task_assignee_status", "assignee", "status"),
         Index("ix_task_instance", "instance_id"),
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from app.domain.errors import NotFound
@@ -13,7 +13,6 @@ from .models import (
     Incident,
     Job,
     MessageSubscription,
-    ProcessDefinition,
     ProcessInstance,
     Task,
     TaskGroup,
@@ -37,22 +36,32 @@ def lock_instance(session: Session, instance_id: int) -> ProcessInstance:
     return row
 
 
-def definition_of(session: Session, instance: ProcessInstance) -> ProcessDefinition:
-    return session.get(ProcessDefinition, instance.definition_id)
+def lock_instance_of_task(session: Session, task_id: int) -> ProcessInstance | None:
+    """Lock the instance of a task (None: no such task) in one statement. Read the task
+    after this: then it is current (a row read before the lock may have changed)."""
+    return session.execute(
+        select(ProcessInstance).where(ProcessInstance.id == select(Task.instance_id).where(
+            Task.id == task_id).scalar_subquery()).with_for_update()
+    ).scalar_one_or_none()
 
 
 def add_event(session: Session, instance_id: int, actor: str | None, kind: str, **detail) -> None:
     session.add(Event(instance_id=instance_id, actor=actor, kind=kind, detail=detail))
 
 
-def open_tasks(session: Session, instance_id: int) -> list[Task]:
-    return list(session.scalars(select(Task).where(
-        Task.instance_id == instance_id, Task.status == TaskStatus.OPEN)))
+def open_tasks(session: Session, instance_id: int, also: int | None = None) -> list[Task]:
+    """The instance's open tasks (and, in the same query, its task `also`, open or not)."""
+    wanted = Task.status == TaskStatus.OPEN
+    if also is not None:
+        wanted = or_(wanted, Task.id == also)
+    return list(session.scalars(select(Task).where(Task.instance_id == instance_id, wanted)
+                                .order_by(Task.id)))
 
 
 def open_incidents(session: Session, instance_id: int) -> list[Incident]:
     return list(session.scalars(select(Incident).where(
-        Incident.instance_id == instance_id, Incident.status == IncidentStatus.OPEN)))
+        Incident.instance_id == instance_id, Incident.status == IncidentStatus.OPEN)
+        .order_by(Incident.id)))
 
 
 def pending_jobs(session: Session, instance_id: int, kind: str) -> list[Job]:
@@ -69,3 +78,18 @@ def subscriptions(session: Session, instance_id: int) -> list[MessageSubscriptio
 def drop_task_groups(session: Session, task_ids: list[int]) -> None:
     if task_ids:
         session.execute(delete(TaskGroup).where(TaskGroup.task_id.in_(task_ids)))
+
+
+def delete_pending_jobs(session: Session, instance_id: int, kinds: list[str]) -> None:
+    """Drop an instance's pending and running jobs of these kinds in one statement."""
+    if kinds:
+        session.execute(delete(Job).where(
+            Job.instance_id == instance_id, Job.kind.in_(kinds),
+            Job.status.in_([JobStatus.PENDING, JobStatus.RUNNING]))
+            .execution_options(synchronize_session="evaluate"))
+
+
+def delete_subscriptions(session: Session, instance_id: int) -> None:
+    session.execute(delete(MessageSubscription).where(
+        MessageSubscription.instance_id == instance_id)
+        .execution_options(synchronize_session="evaluate"))

@@ -14,6 +14,8 @@ from app.engine import Engine
 from app.engine.functions import load_calendars
 from app.persistence.db import make_engine, make_session_factory, session_scope
 
+from .caches import DefinitionCache, TokenCache
+
 
 class Dispatcher(Protocol):
     """Carries job ids to whatever runs them. Losing a dispatch loses nothing: the ticker
@@ -36,6 +38,8 @@ class Context:
     engine: Engine
     dispatcher: Dispatcher
     listeners: dict = field(default_factory=dict)  # process_key -> [fn(session, instance, ...)]
+    tokens: TokenCache = field(default_factory=TokenCache)  # API token -> actor, a few seconds
+    definitions: DefinitionCache = field(default_factory=DefinitionCache)  # immutable rows
 
     @contextmanager
     def unit(self) -> Iterator[Session]:

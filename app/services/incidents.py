@@ -13,7 +13,7 @@ from app.persistence import repo
 from app.persistence.models import Incident, Job, utcnow
 
 from . import progress
-from .instances import process_spec
+from .instances import definition_of, process_spec
 from .views import incident_item
 
 
@@ -66,7 +66,7 @@ def _rerun(ctx, session, incident: Incident, instance, actor: Actor) -> list[int
         job.locked_until = utcnow() + timedelta(seconds=ctx.settings.job_timeout_seconds)
         job.finished_at = None
         return [job.id]
-    definition = repo.definition_of(session, instance)
+    definition = definition_of(ctx, session, instance)
     snap = ctx.engine.retry_task(process_spec(ctx, definition), instance.state,
                                  incident.spiff_task_id)
     return progress.apply(ctx, session, instance, snap, actor.username)

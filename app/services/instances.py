@@ -41,7 +41,9 @@ def start(ctx: Context, actor: Actor, process_key: str, business_key: str | None
         definition = latest_definition(session, process_key)
         instance, jobs, current = launch(ctx, session, definition, variables, business_key,
                                          actor.username)
-        detail = instance_detail(session, instance, definition, current, actor)
+        tasks, incidents = progress.known_open(session, instance.id)
+        detail = instance_detail(session, instance, definition, current, actor, tasks,
+                                 incidents)
     ctx.dispatcher.dispatch(jobs)
     return detail
 
@@ -57,16 +59,24 @@ def launch(ctx: Context, session: Session, definition: ProcessDefinition, variab
         definition_id=definition.id, process_key=definition.process_key,
         business_key=business_key, status=InstanceStatus.ACTIVE, state=snap.state,
         started_at=utcnow(), started_by=actor,
+        has_timers=False, has_subscriptions=False, has_service_calls=False,
     )
     session.add(instance)
     session.flush()
     repo.add_event(session, instance.id, actor, "instance_started",
                    version=definition.version, business_key=business_key)
-    return instance, progress.apply(ctx, session, instance, snap, actor), snap.variables
+    return instance, progress.apply(ctx, session, instance, snap, actor, new=True), \
+        snap.variables
 
 
 def process_spec(ctx: Context, definition: ProcessDefinition):
     return ctx.engine.process_spec(definition.id, lambda: definition.spec_json)
+
+
+def definition_of(ctx: Context, session: Session, instance: ProcessInstance) -> ProcessDefinition:
+    """The instance's definition: a deployed definition never changes, so this process keeps
+    it after the first load (no query)."""
+    return ctx.definitions.get(session, instance.definition_id)
 
 
 def latest_definition(session: Session, process_key: str) -> ProcessDefinition:
@@ -94,10 +104,13 @@ def check_variables(variables: dict, field: str = "variables") -> dict:
 
 def get(ctx: Context, actor: Actor, instance_id: int) -> dict:
     with ctx.unit() as session:
-        instance = _readable_instance(session, actor, instance_id)
-        definition = repo.definition_of(session, instance)
+        instance, tasks = _readable_instance(session, actor, instance_id)
+        definition = definition_of(ctx, session, instance)
         variables = ctx.engine.variables(process_spec(ctx, definition), instance.state)
-        return instance_detail(session, instance, definition, variables, actor)
+        if tasks is not None:
+            tasks = [t for t in tasks if t.instance_id == instance_id
+                     and t.status == TaskStatus.OPEN]
+        return instance_detail(session, instance, definition, variables, actor, tasks)
 
 
 def search(ctx: Context, actor: Actor, process_key=None, status=None, business_key=None,
@@ -121,21 +134,23 @@ def search(ctx: Context, actor: Actor, process_key=None, status=None, business_k
                 "total": total}
 
 
-def _readable_instance(session: Session, actor: Actor, instance_id: int) -> ProcessInstance:
-    """The instance, when `access.can_read_instance` lets the actor read it (else 403)."""
+def _readable_instance(session: Session, actor: Actor,
+                       instance_id: int) -> tuple[ProcessInstance, list[Task] | None]:
+    """The instance, when `access.can_read_instance` lets the actor read it (else 403), and
+    the tasks of it and of its related instances when that check had to load them."""
     require(can_read_instances(actor), "read instances")
     instance = repo.get_or_404(session, ProcessInstance, instance_id, "instance")
     if reads_all_instances(actor):
-        return instance
+        return instance, None
     related = _same_case(session, instance_id)
-    starters = session.scalars(select(ProcessInstance.started_by)
-                               .where(ProcessInstance.id.in_(related))).all()
-    tasks = [TaskFacts(open=t.status == TaskStatus.OPEN, assignee=t.assignee,
+    starters = [instance.started_by] if related == {instance_id} else session.scalars(
+        select(ProcessInstance.started_by).where(ProcessInstance.id.in_(related))).all()
+    tasks = list(session.scalars(select(Task).where(Task.instance_id.in_(related))))
+    facts = [TaskFacts(open=t.status == TaskStatus.OPEN, assignee=t.assignee,
                        candidate_groups=tuple(t.candidate_groups or ()),
-                       completed_by=t.completed_by)
-             for t in session.scalars(select(Task).where(Task.instance_id.in_(related)))]
-    require(can_read_instance(actor, starters, tasks), f"read instance {instance_id}")
-    return instance
+                       completed_by=t.completed_by) for t in tasks]
+    require(can_read_instance(actor, starters, facts), f"read instance {instance_id}")
+    return instance, tasks
 
 
 def _same_case(session: Session, instance_id: int) -> set[int]:
@@ -188,8 +203,9 @@ def _transition(ctx: Context, actor: Actor, instance_id: int, action: str,
         _expect(instance, source)
         instance.status = target
         repo.add_event(session, instance.id, actor.username, f"instance_{target.value}")
-        jobs = [job.id for job in repo.pending_jobs(session, instance.id, "service_call")]
-        summary = instance_summary(instance, repo.definition_of(session, instance).version)
+        jobs = [job.id for job in repo.pending_jobs(session, instance.id, "service_call")] \
+            if instance.has_service_calls else []
+        summary = instance_summary(instance, definition_of(ctx, session, instance).version)
     if target is InstanceStatus.ACTIVE:
         ctx.dispatcher.dispatch(jobs)
     return summary
@@ -201,7 +217,7 @@ def cancel(ctx: Context, actor: Actor, instance_id: int) -> dict:
         instance = repo.lock_instance(session, instance_id)
         if InstanceStatus(instance.status).finished:
             raise InvalidTransition(f"instance {instance_id} is already {instance.status}")
-        definition = repo.definition_of(session, instance)
+        definition = definition_of(ctx, session, instance)
         instance.state = ctx.engine.cancel(process_spec(ctx, definition), instance.state)
         for incident in repo.open_incidents(session, instance.id):
             incident.status, incident.resolved_at = IncidentStatus.RESOLVED, utcnow()

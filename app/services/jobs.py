@@ -33,7 +33,7 @@ from app.persistence.models import Incident, Job, ProcessInstance, utcnow
 from workers.connectors import ConnectorError, run_connector
 
 from . import messages, progress
-from .instances import process_spec
+from .instances import definition_of, process_spec
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ def _advance(ctx, job: Job, step) -> str:
                 return "skipped"
             if instance.status != InstanceStatus.ACTIVE:
                 return _keep_for_later(session, instance, current)
-            definition = repo.definition_of(session, instance)
+            definition = definition_of(ctx, session, instance)
             try:
                 snap = step(process_spec(ctx, definition), instance.state)
             except (Conflict, NotFound):  # the task already moved on: the job is obsolete

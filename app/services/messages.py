@@ -17,7 +17,7 @@ from app.persistence import repo
 from app.persistence.models import MessageReceipt, MessageSubscription, ProcessDefinition
 
 from . import progress
-from .instances import check_variables, launch, process_spec
+from .instances import check_variables, definition_of, launch, process_spec
 
 
 def send(ctx, actor: Actor, name: str, correlation: dict, payload: dict,
@@ -86,7 +86,7 @@ def _deliver(ctx, session, actor: Actor, name: str, correlation: dict, payload: 
             continue
         if instance.status != InstanceStatus.ACTIVE:
             continue
-        definition = repo.definition_of(session, instance)
+        definition = definition_of(ctx, session, instance)
         snap = ctx.engine.deliver_message(process_spec(ctx, definition), instance.state, name, data)
         repo.add_event(session, instance.id, actor.username, "message_received", name=name,
                        correlation=correlation)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import case as when
-from sqlalchemy import select
 
 from app.domain.calendar import business_minutes_between
 from app.domain.sla import SlaClock, business_clock, clock_from, risk_base, summary
@@ -64,15 +63,6 @@ def risk_order(calendars: dict, now: datetime | None = None):
     share = (running - SupportCase.sla_base) / SupportCase.sla_minutes
     return when((SupportCase.sla_frozen_share.is_not(None), SupportCase.sla_frozen_share),
                 else_=share)
-
-
-def cases_by_instance(session, instance_ids: set[int]) -> dict[int, SupportCase]:
-    if not instance_ids:
-        return {}
-    rows = session.execute(select(CaseInstance.instance_id, SupportCase)
-                           .join(SupportCase, SupportCase.id == CaseInstance.case_id)
-                           .where(CaseInstance.instance_id.in_(instance_ids)))
-    return {instance_id: case for instance_id, case in rows}
 
 
 def link_instance(session, case: SupportCase, instance_id: int) -> None:

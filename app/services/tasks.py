@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import false, func, or_, select, update
+from sqlalchemy import false, func, or_, select, union, update
 from sqlalchemy.orm import Session
 
 from app.domain.access import (
@@ -18,7 +18,6 @@ from app.domain.states import InstanceStatus, Role, TaskStatus
 from app.persistence import repo
 from app.persistence.crm import CaseInstance, SupportCase
 from app.persistence.models import (
-    ProcessDefinition,
     ProcessInstance,
     Task,
     TaskGroup,
@@ -27,7 +26,7 @@ from app.persistence.models import (
 )
 
 from . import forms, progress, sla
-from .instances import check_variables, process_spec
+from .instances import check_variables, definition_of, process_spec
 from .views import instance_summary, task_item
 
 SORTS = {
@@ -41,19 +40,33 @@ def search(ctx, actor: Actor, *, mine=False, candidate_group=None, process_key=N
            instance_id=None, status="open", sort=None, page=1, per_page=50) -> dict:
     """Tasks the actor may see. Agents' default order is SLA risk: priority, then the share of
     its case's SLA consumed (never FIFO); others' default is priority."""
-    query = _visible(select(Task), actor, status, mine)
-    for column, value in ((Task.process_key, process_key), (Task.instance_id, instance_id)):
-        if value is not None:
-            query = query.where(column == value)
+    filters = [column == value for column, value in ((Task.process_key, process_key),
+                                                     (Task.instance_id, instance_id))
+               if value is not None]
     if candidate_group:
-        query = query.where(Task.id.in_(
+        filters.append(Task.id.in_(
             select(TaskGroup.task_id).where(TaskGroup.group_name == candidate_group)))
+    query = _visible(select(Task), actor, status, mine).where(*filters)
     sort = sort or ("sla_risk" if actor.role is Role.AGENT else "priority")
+    inbox = not (filters or mine) and status == TaskStatus.OPEN
     with ctx.unit() as session:
-        total = session.scalar(select(func.count()).select_from(query.subquery()))
+        total = session.scalar(_count(query, actor, inbox))
         rows = session.scalars(_ordered(ctx, query, sort).offset((page - 1) * per_page)
                                .limit(per_page)).all()
-        return {"items": _items(session, rows), "total": total}
+        return {"items": _items(ctx, session, rows), "total": total}
+
+
+def _count(query, actor: Actor, inbox: bool):
+    """The `total` of a search. An agent's whole open inbox is counted along the indexes its
+    page uses, not by scanning every open task: the open tasks assigned to them
+    (ix_task_assignee_status) UNION the task_group rows of their groups (ix_task_group_group;
+    only open tasks have such rows, and an open task has no completed_by)."""
+    if not (inbox and actor.role is Role.AGENT and actor.groups) or sees_all_tasks(actor):
+        return select(func.count()).select_from(query.subquery())
+    assigned = select(Task.id).where(Task.status == TaskStatus.OPEN,
+                                     Task.assignee == actor.username)
+    offered = select(TaskGroup.task_id).where(TaskGroup.group_name.in_(sorted(actor.groups)))
+    return select(func.count()).select_from(union(assigned, offered).subquery())
 
 
 def _ordered(ctx, query, sort: str):
@@ -82,10 +95,19 @@ def _visible(query, actor: Actor, status: str, mine: bool):
     return query.where(or_(*theirs))
 
 
-def _items(session: Session, rows: list[Task]) -> list[dict]:
-    instance_ids = {t.instance_id for t in rows}
-    forms_by_instance = _forms(session, instance_ids)
-    cases = sla.cases_by_instance(session, instance_ids)
+def _items(ctx, session: Session, rows: list[Task]) -> list[dict]:
+    """The tasks with their forms and SLA blocks: one query for all of them."""
+    if not rows:
+        return []
+    found = session.execute(
+        select(ProcessInstance.id, ProcessInstance.definition_id, SupportCase)
+        .outerjoin(CaseInstance, CaseInstance.instance_id == ProcessInstance.id)
+        .outerjoin(SupportCase, SupportCase.id == CaseInstance.case_id)
+        .where(ProcessInstance.id.in_({t.instance_id for t in rows}))).all()
+    forms = {d.id: d.forms for d in ctx.definitions.get_many(
+        session, {definition_id for _, definition_id, _ in found})}
+    forms_by_instance = {iid: forms.get(definition_id) for iid, definition_id, _ in found}
+    cases = {iid: case for iid, _, case in found if case is not None}
     return [task_item(t, forms_by_instance.get(t.instance_id), _sla(t, cases)) for t in rows]
 
 
@@ -94,20 +116,10 @@ def _sla(task: Task, cases: dict) -> dict | None:
     return sla.block(case) if case is not None and task.status == TaskStatus.OPEN else None
 
 
-def _forms(session: Session, instance_ids: set[int]) -> dict[int, dict]:
-    if not instance_ids:
-        return {}
-    rows = session.execute(
-        select(ProcessInstance.id, ProcessDefinition.forms)
-        .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
-        .where(ProcessInstance.id.in_(instance_ids)))
-    return dict(rows.all())
-
-
 def get(ctx, actor: Actor, task_id: int) -> dict:
     with ctx.unit() as session:
         task = _visible_task(session, actor, task_id)
-        return _items(session, [task])[0]
+        return _items(ctx, session, [task])[0]
 
 
 def _visible_task(session: Session, actor: Actor, task_id: int) -> Task:
@@ -128,7 +140,7 @@ def claim(ctx, actor: Actor, task_id: int) -> dict:
             raise Conflict(f"task {task_id} is already claimed by {task.assignee}")
         require(can_work_task(actor, None, task.candidate_groups), "claim this task")
         _set_assignee(session, task, None, actor.username, actor, "task_claimed")
-        return _items(session, [task])[0]
+        return _items(ctx, session, [task])[0]
 
 
 def unclaim(ctx, actor: Actor, task_id: int) -> dict:
@@ -136,7 +148,7 @@ def unclaim(ctx, actor: Actor, task_id: int) -> dict:
         task = _open_task(session, actor, task_id)
         require(task.assignee == actor.username or can_operate(actor), "unclaim this task")
         _set_assignee(session, task, task.assignee, None, actor, "task_unclaimed")
-        return _items(session, [task])[0]
+        return _items(ctx, session, [task])[0]
 
 
 def assign(ctx, actor: Actor, task_id: int, username: str) -> dict:
@@ -146,7 +158,7 @@ def assign(ctx, actor: Actor, task_id: int, username: str) -> dict:
         if session.scalar(select(User.id).where(User.username == username)) is None:
             raise NotFound(f"user {username} not found")
         _set_assignee(session, task, task.assignee, username, actor, "task_assigned")
-        return _items(session, [task])[0]
+        return _items(ctx, session, [task])[0]
 
 
 def _open_task(session: Session, actor: Actor, task_id: int) -> Task:
@@ -171,31 +183,33 @@ def _set_assignee(session, task: Task, expected, assignee, actor: Actor, kind: s
 
 def complete(ctx, actor: Actor, task_id: int, data) -> dict:
     with ctx.unit() as session:
-        task = _visible_task(session, actor, task_id)
-        instance = repo.lock_instance(session, task.instance_id)
-        session.refresh(task)
-        jobs, summary = _complete_locked(ctx, session, actor, instance, task, data)
+        instance = repo.lock_instance_of_task(session, task_id)
+        # read under the lock, so current: the task and its instance's open tasks, at once
+        rows = repo.open_tasks(session, instance.id, also=task_id) if instance else []
+        task = _visible_task(session, actor, task_id)  # loaded above: no query
+        open_tasks = [t for t in rows if t.status == TaskStatus.OPEN]
+        jobs, summary = _complete_locked(ctx, session, actor, instance, task, data, open_tasks)
     ctx.dispatcher.dispatch(jobs)
     return {"instance": summary}
 
 
-def _complete_locked(ctx, session, actor, instance, task, data):
+def _complete_locked(ctx, session, actor, instance, task, data, open_tasks):
     if task.status != TaskStatus.OPEN:
         raise Conflict(f"task {task.id} is no longer open ({task.status})")
     require(can_work_task(actor, task.assignee, task.candidate_groups), "complete this task")
     if instance.status != InstanceStatus.ACTIVE:
         raise Conflict(f"instance {instance.id} is {instance.status}")
     check_variables(data, "data")
-    definition = repo.definition_of(session, instance)
+    definition = definition_of(ctx, session, instance)
     schema = forms.with_enums((definition.forms or {}).get(task.form_key), task.form_enums)
     forms.validate(schema, data)
     snap = ctx.engine.complete_user_task(process_spec(ctx, definition), instance.state,
                                          task.spiff_task_id, data)
     task.status, task.completed_at = TaskStatus.COMPLETED, utcnow()
     task.completed_by, task.data = actor.username, data
-    repo.drop_task_groups(session, [task.id])
     repo.add_event(session, instance.id, actor.username, "task_completed", task_id=task.id,
                    name=task.name)
-    jobs = progress.apply(ctx, session, instance, snap, actor.username,
+    jobs = progress.apply(ctx, session, instance, snap, actor.username, done=task,
+                          open_tasks=open_tasks,
                           cause={"task": task.name, "task_id": task.id, "data": data})
     return jobs, instance_summary(instance, definition.version)

@@ -76,12 +76,21 @@ def _digest(token: str) -> str:
 
 
 def actor_for_token(ctx, token: str) -> Actor:
+    """The actor of an API token. Known tokens are remembered for `caches.TOKEN_TTL_SECONDS`
+    in this process (no transaction per request): a revoked token, a deactivated user or
+    new groups take effect within that time."""
+    digest = _digest(token)
+    actor = ctx.tokens.get(digest)
+    if actor is not None:
+        return actor
     with ctx.unit() as session:
         user = session.scalar(select(User).join(ApiToken, ApiToken.user_id == User.id)
-                              .where(ApiToken.token_hash == _digest(token)))
+                              .where(ApiToken.token_hash == digest))
     if user is None or not user.active:
         raise Unauthenticated("invalid or revoked API token")
-    return _actor(user)
+    actor = _actor(user)
+    ctx.tokens.put(digest, actor)
+    return actor
 
 
 def actor_for_password(ctx, username: str, password: str) -> Actor:

@@ -20,15 +20,21 @@ def instance_summary(instance: ProcessInstance, version: int | None = None) -> d
 
 
 def instance_detail(session: Session, instance: ProcessInstance, definition: ProcessDefinition,
-                    variables: dict, actor: Actor) -> dict:
-    tasks = [t for t in repo.open_tasks(session, instance.id)
+                    variables: dict, actor: Actor, open_tasks: list[Task] | None = None,
+                    open_incidents: list[Incident] | None = None) -> dict:
+    """`open_tasks` / `open_incidents`: the instance's, when the caller already has them."""
+    if open_tasks is None:
+        open_tasks = repo.open_tasks(session, instance.id)
+    if open_incidents is None:
+        open_incidents = repo.open_incidents(session, instance.id)
+    tasks = [t for t in sorted(open_tasks, key=lambda t: t.id)
              if can_see_task(actor, t.assignee, t.candidate_groups)]
     forms = definition.forms or {}
     return {
         **instance_summary(instance, definition.version),
         "variables": variables,
         "tasks": [task_item(t, forms) for t in tasks],
-        "incidents": [incident_item(i) for i in repo.open_incidents(session, instance.id)],
+        "incidents": [incident_item(i) for i in sorted(open_incidents, key=lambda i: i.id)],
     }
 
 

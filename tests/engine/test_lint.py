@@ -382,7 +382,7 @@ def test_dmn_input_placeholders_are_found_like_the_dmn_engine_does():
     import random
     import re
 
-    from app.engine.lint import _mark_input_placeholders
+    from app.engine.lint.dmn import _mark_input_placeholders
 
     spiff = re.compile(r'(\?)(?=(?:[^\'"]|[\'"][^\'"]*[\'"])*$)')
     rng = random.Random(7)
