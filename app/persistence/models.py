@@ -104,8 +104,11 @@ class ProcessInstance(Base):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None]
     started_by: Mapped[str | None] = mapped_column(String(150))
-    # What the instance may be waiting on (False: certainly nothing, so an engine step skips
-    # that query). Kept by services.progress; rows written by other means default to True.
+    # Whether the instance may have pending timer jobs / message subscriptions / service-call
+    # jobs (False: certainly none, so an engine step skips that query). Kept by
+    # services.progress: timers and subscriptions follow each step, service calls are set when
+    # one is created and cleared when the instance ends. Rows written by other means
+    # (migrated, seeded) default to True: looked for once, then put right.
     has_timers: Mapped[bool] = mapped_column(default=False, server_default=true())
     has_subscriptions: Mapped[bool] = mapped_column(default=False, server_default=true())
     has_service_calls: Mapped[bool] = mapped_column(default=False, server_default=true())

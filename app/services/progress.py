@@ -66,8 +66,11 @@ def apply(ctx: Context, session: Session, instance: ProcessInstance, snap: Snaps
         repo.drop_task_groups(session, closing)  # this flushes the changes made so far
     open_now += _add_tasks(session, instance, views)
     session.flush()
+    known = session.info.setdefault(_KNOWN, {})
     if new or snap.errors:
-        session.info.setdefault(_KNOWN, {})[instance.id] = (open_now, incidents)
+        known[instance.id] = (open_now, incidents)
+    else:
+        known.pop(instance.id, None)
     ids = [job.id for job in jobs]
     for listener in ctx.listeners.get(instance.process_key, ()):
         ids += listener(session, instance, snap, actor, cause or {}) or []
