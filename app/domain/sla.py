@@ -127,7 +127,7 @@ def clock_from(started_at: datetime, target_minutes: float, calendar: dict | Non
 
 def summary(clock: SlaClock, now: datetime) -> dict:
     """The `sla` block of a case or task: due_at, remaining_business_minutes, state."""
-    return {"due_at": clock.due_at(now),
+    return {"due_at": clock.due_at(now).astimezone(UTC),
             "remaining_business_minutes": round(clock.remaining(now), 1),
             "state": clock.state(now).value, "share": round(clock.share(now), 4)}
 
