@@ -5,8 +5,11 @@ from __future__ import annotations
 import io
 import json
 import os
+import threading
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -34,6 +37,25 @@ def database_url(request, tmp_path):
         yield f"sqlite:///{tmp_path / 'test.db'}"
         return
     yield from _pg_schema()
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler for local test servers that does not log every request."""
+
+    def log_message(self, *args):
+        return None
+
+
+@contextmanager
+def local_server(handler: type[BaseHTTPRequestHandler]):
+    """Serve `handler` on an ephemeral loopback port in a thread; yields the base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture

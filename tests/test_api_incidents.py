@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
-from conftest import DATA, deploy_files
+from conftest import DATA, QuietHandler, deploy_files, local_server
 
 
 @pytest.fixture
@@ -14,7 +11,7 @@ def hook():
     """A local web hook answering 500 until told to succeed."""
     state = {"fail": True, "calls": 0}
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self):
             state["calls"] += 1
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
@@ -24,14 +21,9 @@ def hook():
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, *args):
-            return None
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    state["url"] = f"http://127.0.0.1:{server.server_address[1]}/hook"
-    yield state
-    server.shutdown()
+    with local_server(Handler) as base:
+        state["url"] = f"{base}/hook"
+        yield state
 
 
 def _deploy(as_user, name):

@@ -14,11 +14,10 @@ import threading
 import time
 from contextlib import contextmanager
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import time_machine
-from conftest import DATA, deploy_files
+from conftest import DATA, QuietHandler, deploy_files, local_server
 from sqlalchemy import event, select
 from test_sla_flow import _next_timer, _pyme_case, team  # noqa: F401  (fixture)
 
@@ -92,7 +91,7 @@ def hook():
     `hold` (an Event) keeps the call open until set."""
     state = {"calls": 0, "gate": None, "hold": None, "entered": threading.Event()}
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self):
             state["calls"] += 1
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
@@ -109,15 +108,9 @@ def hook():
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, *args):
-            return None
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    state["url"] = f"http://127.0.0.1:{server.server_address[1]}/hook"
-    yield state
-    server.shutdown()
-    server.server_close()
+    with local_server(Handler) as base:
+        state["url"] = f"{base}/hook"
+        yield state
 
 
 def _deploy_text(as_user, name: str, source: str) -> None:
