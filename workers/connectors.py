@@ -12,6 +12,7 @@ import re
 import smtplib
 import ssl
 import tempfile
+import threading
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -167,12 +168,26 @@ def _result(response: requests.Response) -> dict:
     return {"status": response.status_code, "text": response.text[:MAX_TEXT_CHARS]}
 
 
+_local = threading.local()
+
+
+def _session() -> requests.Session:
+    """This thread's HTTP session: its connections to a host are kept and reused by later
+    calls (no new TCP connection per call). Cookies are not: the jar is emptied after each
+    call, so no call ever sends what another one received."""
+    session = getattr(_local, "session", None)
+    if session is None:
+        session = _local.session = requests.Session()
+    return session
+
+
 def _send(method: str, url: str, params: dict) -> requests.Response:
     """Perform the request, mapping transport failures to ConnectorError."""
     kwargs = {"headers": _headers(params), "json": _json_body(params),
               "timeout": _timeout(params)}
+    session = _session()
     try:
-        return requests.request(method, url, **kwargs)
+        return session.request(method, url, **kwargs)
     except (requests.exceptions.InvalidURL, requests.exceptions.InvalidHeader,
             requests.exceptions.InvalidJSONError) as exc:
         raise ConnectorError(f"{method} {url} is not a valid request: {exc}", False) from exc
@@ -182,6 +197,8 @@ def _send(method: str, url: str, params: dict) -> requests.Response:
         raise ConnectorError(f"{method} {url} timed out after {kwargs['timeout']:g}s") from exc
     except requests.RequestException as exc:
         raise ConnectorError(f"{method} {url} failed: {exc}") from exc
+    finally:
+        session.cookies.clear()
 
 
 def http_request(params: dict, settings: Settings) -> dict:

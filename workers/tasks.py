@@ -10,13 +10,27 @@ from app.services.context import Context, build_context
 
 from .queue import RQDispatcher
 
+BATCH = 16  # rows one RQ job runs: its own and up to BATCH - 1 taken off the queue
 _context: Context | None = None
 _lock = threading.Lock()
 
 
 def run_job(job_id: int) -> str:
-    """Run one outbox job; returns what happened ("done", "retry", "failed", "skipped"...)."""
-    return jobs.run(worker_context(), job_id)
+    """Run one outbox job, together with more rows taken off the queue when it is long
+    (`RQDispatcher.take`); returns what happened to `job_id` ("done", "retry", "failed",
+    "skipped"...)."""
+    ctx = worker_context()
+    taken = ctx.dispatcher.take(BATCH - 1) if isinstance(ctx.dispatcher, RQDispatcher) else []
+    try:
+        return jobs.run_many(ctx, [job_id, *taken])[0]
+    except BaseException:
+        ctx.dispatcher.dispatch(taken)  # e.g. the database is down: back on the queue
+        raise
+
+
+def run_jobs(job_ids: list[int]) -> list[str]:
+    """Run a batch of outbox jobs handed out together (timers from the ticker)."""
+    return jobs.run_many(worker_context(), job_ids)
 
 
 def worker_context() -> Context:

@@ -1,6 +1,16 @@
 """The ticker: fires due timers and (re-)dispatches the jobs the workers run: service calls
 due for a retry or whose lease ran out (a lost dispatch, a dead worker), thrown messages and
-notifications. Several tickers may run: each job is claimed by exactly one of them.
+notifications.
+
+Timers are claimed in batches (`jobs.fire_due_timers`: one UPDATE ... RETURNING that skips
+rows another ticker is claiming) and each batch is fired in one transaction, so several
+tickers split the due timers between them. When more timers are due than one batch, and the
+dispatcher can hand batches to workers (Redis mode: `RQDispatcher.timer_batches_wanted`),
+the ticker also leases batches to the idle workers, who fire them at the same time
+(`jobs.lease_due_timers`; a lost batch is due again after its lease). So timer firing scales
+with tickers and with workers. A pass keeps firing while timers are due, for at most
+`budget` seconds, then re-dispatches; a pass that stopped on its budget is followed at once
+by the next one.
 
 Run it as its own process (`clientconnect ticker`) or, in the embedded mode, as a daemon
 thread inside the web server (`Ticker.start_thread()`).
@@ -10,17 +20,24 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from app.services import jobs
 
 log = logging.getLogger(__name__)
 
+BUSY_INTERVAL = 0.1  # seconds between passes while the last one fired timers
+
 
 class Ticker:
-    def __init__(self, ctx, dispatcher, interval: float = 0.5):
+    def __init__(self, ctx, dispatcher, interval: float = 0.5, batch: int = jobs.TIMER_BATCH,
+                 budget: float | None = None):
         self.ctx = ctx
         self.dispatcher = dispatcher
         self.interval = interval
+        self.batch = batch
+        self.budget = max(2.0, 4 * interval) if budget is None else budget
+        self.behind = False  # the last pass stopped on its budget with timers still due
         self.stop_event = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -33,21 +50,37 @@ class Ticker:
         return {"timers": fired, "dispatched": len(dispatched)}
 
     def _fire_timers(self) -> int:
-        fired = 0
-        for job_id in jobs.due_timer_ids(self.ctx):
-            try:
-                if jobs.run(self.ctx, job_id) == "done":
-                    fired += 1
-            except Exception:
-                log.exception("timer job %s failed", job_id)
-        return fired
+        fired, deadline = 0, time.monotonic() + self.budget
+        self.behind = False
+        while True:
+            outcomes = jobs.fire_due_timers(self.ctx, self.batch)
+            fired += outcomes.count("done")
+            if len(outcomes) < self.batch:
+                return fired
+            self._hand_out()
+            if time.monotonic() >= deadline:
+                self.behind = True
+                return fired
+
+    def _hand_out(self) -> None:
+        """More timers are due than one batch: give batches to the workers that can take
+        some now (Redis mode), so that they fire them while this ticker fires its own."""
+        wanted = getattr(self.dispatcher, "timer_batches_wanted", None)
+        batches = wanted() if wanted else 0
+        if batches > 0:
+            self.dispatcher.dispatch_batches(
+                jobs.lease_due_timers(self.ctx, batches * self.batch), self.batch)
 
     def run_forever(self, stop_event: threading.Event | None = None) -> None:
-        """Tick every `interval` seconds until `stop_event` is set; errors never stop it."""
+        """Tick every `interval` seconds (every BUSY_INTERVAL after a pass that fired timers,
+        at once after one that stopped on its budget) until `stop_event` is set; errors never
+        stop it."""
         stop = stop_event or self.stop_event
         while not stop.is_set():
-            self.safe_tick()
-            stop.wait(self.interval)
+            counts = self.safe_tick()
+            if counts is None or not self.behind:  # while timers fire, more are due soon
+                stop.wait(min(self.interval, BUSY_INTERVAL) if counts and counts["timers"]
+                          else self.interval)
 
     def safe_tick(self) -> dict | None:
         try:
