@@ -6,6 +6,7 @@ snapshot, its pauses), so later changes of calendars or targets never change its
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -120,9 +121,17 @@ class SlaClock:
 def clock_from(started_at: datetime, target_minutes: float, calendar: dict | None,
                pauses: Iterable[dict] | None, stopped_at: datetime | None) -> SlaClock:
     """A clock from the plain values a case stores."""
-    cal = BusinessCalendar.from_dict(calendar) if calendar else BusinessCalendar.default()
+    cal = _calendar(json.dumps(calendar, sort_keys=True) if calendar else None)
     return SlaClock(started_at, float(target_minutes), cal,
                     tuple(Pause.from_dict(p) for p in pauses or ()), stopped_at)
+
+
+@lru_cache(maxsize=64)
+def _calendar(snapshot: str | None) -> BusinessCalendar:
+    """The calendar of a stored snapshot (JSON), built once: its memo of working days then
+    serves every clock of every case that shares the snapshot."""
+    return BusinessCalendar.from_dict(json.loads(snapshot)) if snapshot \
+        else BusinessCalendar.default()
 
 
 def summary(clock: SlaClock, now: datetime) -> dict:

@@ -114,6 +114,16 @@ class ProcessInstance(Base):
     has_service_calls: Mapped[bool] = mapped_column(default=False, server_default=true())
 
 
+def _single_group(context) -> str | None:
+    """A new task's candidate group when it has exactly one (see Task.single_group)."""
+    groups = context.get_current_parameters().get("candidate_groups") or []
+    return groups[0] if len(groups) == 1 else None
+
+
+# What inbox pages order by besides the key columns: PostgreSQL reads them from the index.
+_INBOX_INCLUDE = ["sla_calendar", "sla_minutes", "sla_base", "sla_frozen_share"]
+
+
 class Task(Base):
     """Inbox projection of the READY user tasks (and their history once completed)."""
 
@@ -121,7 +131,10 @@ class Task(Base):
     __table_args__ = (
         UniqueConstraint("instance_id", "spiff_task_id"),
         Index("ix_task_status_priority", "status", "priority", "created_at"),
-        Index("ix_task_process_status", "process_key", "status", "priority", "created_at", "id"),
+        Index("ix_task_process_status", "process_key", "status", "priority", "created_at", "id",
+              postgresql_include=_INBOX_INCLUDE),
+        Index("ix_task_single_group", "single_group", "status", "priority", "created_at", "id",
+              postgresql_include=["process_key", "due_at", *_INBOX_INCLUDE]),
         Index("ix_task_assignee_status", "assignee", "status"),
         Index("ix_task_instance", "instance_id"),
     )
@@ -132,6 +145,9 @@ class Task(Base):
     title: Mapped[str | None] = mapped_column(String(255))
     process_key: Mapped[str] = mapped_column(String(255))
     candidate_groups: Mapped[list] = mapped_column(default=list)
+    # The candidate group when there is exactly one (NULL otherwise; set at insert, like the
+    # groups): a group's inbox is then one range of ix_task_single_group, in page order.
+    single_group: Mapped[str | None] = mapped_column(String(150), default=_single_group)
     assignee: Mapped[str | None] = mapped_column(String(150))
     priority: Mapped[int] = mapped_column(default=3)
     due_at: Mapped[datetime | None]
@@ -144,6 +160,13 @@ class Task(Base):
     completed_at: Mapped[datetime | None]
     completed_by: Mapped[str | None] = mapped_column(String(150))
     data: Mapped[dict | None]
+    # The SLA figures of the task's support case (NULL without one), copied by
+    # services.sla.stamp_tasks in the transaction that changes them: the SLA-risk order
+    # needs no join.
+    sla_calendar: Mapped[str | None] = mapped_column(String(50))
+    sla_minutes: Mapped[int | None]
+    sla_base: Mapped[float | None]
+    sla_frozen_share: Mapped[float | None]
 
 
 class TaskGroup(Base):

@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import case as when
+from sqlalchemy import or_, select, update
 
 from app.domain.calendar import business_minutes_between
 from app.domain.sla import SlaClock, business_clock, clock_from, risk_base, summary
 from app.persistence.crm import CaseInstance, SupportCase
-from app.persistence.models import utcnow
+from app.persistence.models import Task, utcnow
 
 OPEN_STATUSES = ("open", "waiting_customer")
+
+
+class SlaColumns(NamedTuple):
+    """Where a table keeps the figures of the SLA-risk order."""
+
+    calendar: object
+    minutes: object
+    base: object
+    frozen_share: object
+
+
+CASE_SLA = SlaColumns(SupportCase.calendar, SupportCase.sla_minutes, SupportCase.sla_base,
+                      SupportCase.sla_frozen_share)
+TASK_SLA = SlaColumns(Task.sla_calendar, Task.sla_minutes, Task.sla_base, Task.sla_frozen_share)
 
 
 def clock_of(case: SupportCase) -> SlaClock | None:
@@ -54,17 +70,35 @@ def refresh(case: SupportCase, now: datetime | None = None) -> None:
         case.sla_consumed_minutes = case.sla_met = None
 
 
-def risk_order(calendars: dict, now: datetime | None = None):
-    """SQL expression: the share of its SLA a case has consumed (higher is worse)."""
+def risk_order(calendars: dict, now: datetime | None = None, columns: SlaColumns = CASE_SLA):
+    """SQL expression: the share of its SLA a case has consumed (higher is worse), from the
+    case's columns or from the copy its tasks keep (`columns=TASK_SLA`). NULL without a
+    target: a frozen share as it was frozen, else (business clock of the case's calendar at
+    `now` - base) / target."""
     now = now or utcnow()
-    running = when(*[(SupportCase.calendar == name, business_clock(cal, now))
+    running = when(*[(columns.calendar == name, business_clock(cal, now))
                      for name, cal in calendars.items()],
                    else_=business_clock(calendars["default"], now))
-    share = (running - SupportCase.sla_base) / SupportCase.sla_minutes
-    return when((SupportCase.sla_frozen_share.is_not(None), SupportCase.sla_frozen_share),
-                else_=share)
+    share = (running - columns.base) / columns.minutes
+    return when((columns.frozen_share.is_not(None), columns.frozen_share), else_=share)
 
 
 def link_instance(session, case: SupportCase, instance_id: int) -> None:
+    """Record that the instance works for the case, and copy the case's SLA figures onto the
+    tasks of its instances (called after every step of the case's processes, once the case
+    is up to date: new tasks get them, and so do older ones when the figures changed)."""
     if session.get(CaseInstance, instance_id) is None:
         session.add(CaseInstance(instance_id=instance_id, case_id=case.id))
+    stamp_tasks(session, case)
+
+
+def stamp_tasks(session, case: SupportCase) -> None:
+    """One UPDATE of the case's tasks whose copy differs from the case (usually none)."""
+    values = [(task, getattr(case, column.key))
+              for task, column in zip(TASK_SLA, CASE_SLA, strict=True)]
+    instances = select(CaseInstance.instance_id).where(CaseInstance.case_id == case.id)
+    session.execute(
+        update(Task).where(Task.instance_id.in_(instances),
+                           or_(*[task.is_distinct_from(value) for task, value in values]))
+        .values({task.key: value for task, value in values})
+        .execution_options(synchronize_session="fetch"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import false, func, or_, select, union, update
+from sqlalchemy import false, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.domain.access import (
@@ -25,58 +25,36 @@ from app.persistence.models import (
     utcnow,
 )
 
-from . import forms, progress, sla
+from . import forms, inbox, progress, sla
 from .instances import check_variables, definition_of, process_spec
 from .views import instance_summary, task_item
-
-SORTS = {
-    "priority": (Task.priority.asc(), Task.created_at.asc(), Task.id.asc()),
-    "due_at": (Task.due_at.asc().nulls_last(), Task.priority.asc(), Task.id.asc()),
-    "created_at": (Task.created_at.asc(), Task.id.asc()),
-}
 
 
 def search(ctx, actor: Actor, *, mine=False, candidate_group=None, process_key=None,
            instance_id=None, status="open", sort=None, page=1, per_page=50) -> dict:
     """Tasks the actor may see. Agents' default order is SLA risk: priority, then the share of
     its case's SLA consumed (never FIFO); others' default is priority."""
-    filters = [column == value for column, value in ((Task.process_key, process_key),
-                                                     (Task.instance_id, instance_id))
-               if value is not None]
-    if candidate_group:
-        filters.append(Task.id.in_(
-            select(TaskGroup.task_id).where(TaskGroup.group_name == candidate_group)))
-    query = _visible(select(Task), actor, status, mine).where(*filters)
-    sort = sort or ("sla_risk" if actor.role is Role.AGENT else "priority")
-    inbox = not (filters or mine) and status == TaskStatus.OPEN
+    keys = inbox.order_keys(ctx.engine.calendars,
+                            sort or ("sla_risk" if actor.role is Role.AGENT else "priority"))
+    filters = [Task.process_key == process_key] if process_key is not None else []
+    offset = (page - 1) * per_page
+    if status == TaskStatus.OPEN and not mine and instance_id is None:
+        count, rows = inbox.scoped(actor, candidate_group, filters, keys, offset, per_page)
+    else:
+        query = _filtered(actor, status, mine, filters, instance_id, candidate_group)
+        count, rows = inbox.filtered(query, keys, offset, per_page)
     with ctx.unit() as session:
-        total = session.scalar(_count(query, actor, inbox))
-        rows = session.scalars(_ordered(ctx, query, sort).offset((page - 1) * per_page)
-                               .limit(per_page)).all()
-        return {"items": _items(ctx, session, rows), "total": total}
+        total = session.scalar(count)
+        return {"items": _items(ctx, session, session.scalars(rows).all()), "total": total}
 
 
-def _count(query, actor: Actor, inbox: bool):
-    """The `total` of a search. An agent's whole open inbox is counted along the indexes its
-    page uses, not by scanning every open task: the open tasks assigned to them
-    (ix_task_assignee_status) UNION the task_group rows of their groups (ix_task_group_group;
-    only open tasks have such rows, and an open task has no completed_by)."""
-    if not (inbox and actor.role is Role.AGENT and actor.groups) or sees_all_tasks(actor):
-        return select(func.count()).select_from(query.subquery())
-    assigned = select(Task.id).where(Task.status == TaskStatus.OPEN,
-                                     Task.assignee == actor.username)
-    offered = select(TaskGroup.task_id).where(TaskGroup.group_name.in_(sorted(actor.groups)))
-    return select(func.count()).select_from(union(assigned, offered).subquery())
-
-
-def _ordered(ctx, query, sort: str):
-    if sort != "sla_risk":
-        return query.order_by(*SORTS[sort])
-    return (query.outerjoin(CaseInstance, CaseInstance.instance_id == Task.instance_id)
-            .outerjoin(SupportCase, SupportCase.id == CaseInstance.case_id)
-            .order_by(Task.priority.asc(),
-                      sla.risk_order(ctx.engine.calendars).desc().nulls_last(),
-                      Task.created_at.asc(), Task.id.asc()))
+def _filtered(actor: Actor, status: str, mine: bool, filters: list, instance_id, group):
+    if instance_id is not None:
+        filters = [*filters, Task.instance_id == instance_id]
+    if group:
+        filters = [*filters, Task.id.in_(
+            select(TaskGroup.task_id).where(TaskGroup.group_name == group))]
+    return _visible(select(Task), actor, status, mine).where(*filters)
 
 
 def _visible(query, actor: Actor, status: str, mine: bool):
