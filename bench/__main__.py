@@ -1,4 +1,4 @@
-"""python -m bench [--quick] [--scenarios 1,2,4,5,6,7] [--runs 3] [--profile]
+"""python -m bench [--quick] [--scenarios 1,2,3,4,5,6,7] [--runs 3] [--profile]
 
 Starts the real stack itself (SQLite embedded server for scenario 1; PostgreSQL + Redis +
 gunicorn + 2 RQ workers + ticker for the rest), drives it over HTTP from client processes,
@@ -17,13 +17,15 @@ import traceback
 
 SIZES = {
     "full": {"s1_lifecycles": 300, "s1_warmup": 20, "s2_warmup": 2, "s1_seconds": 120,
-             "s2_clients": 16, "s2_seconds": 20,
+             "s2_clients": 16, "s2_seconds": 20, "s3_clients": 16, "s3_seconds": 25,
+             "s3_warmup": 1,
              "s4_tasks": 200_000, "s4_groups": 50, "s4_agents": 500, "s4_requests": 200,
              "s5_timers": 10_000, "s5_spread": 60.0, "s5_lead": 8.0, "s5_limit": 120.0,
              "s6_jobs": 1000, "s6_clients": 8, "s6_limit": 300.0,
              "s7_lifecycles": 200, "profile_seconds": 15.0},
     "quick": {"s1_lifecycles": 20, "s1_warmup": 5, "s2_warmup": 0, "s1_seconds": 30,
-              "s2_clients": 16, "s2_seconds": 3,
+              "s2_clients": 16, "s2_seconds": 3, "s3_clients": 16, "s3_seconds": 5,
+              "s3_warmup": 0,
               "s4_tasks": 5_000, "s4_groups": 50, "s4_agents": 500, "s4_requests": 30,
               "s5_timers": 60, "s5_spread": 2.0, "s5_lead": 3.0, "s5_limit": 60.0,
               "s6_jobs": 60, "s6_clients": 4, "s6_limit": 60.0,

@@ -40,10 +40,19 @@ INSTANCE_COLS = ("id", "definition_id", "process_key", "business_key", "status",
                  "version", "started_at", "started_by")
 TASK_COLS = ("id", "instance_id", "spiff_task_id", "name", "title", "process_key",
              "candidate_groups", "assignee", "priority", "due_at", "form_key", "ui_form_key",
-             "status", "created_at")
+             "status", "created_at", "sla_calendar", "sla_minutes", "sla_base",
+             "sla_frozen_share")
 JOB_COLS = ("instance_id", "kind", "spiff_task_id", "element_id", "payload", "status", "due_at",
             "attempts", "max_attempts", "created_at")
 EVENT_COLS = ("instance_id", "at", "actor", "kind", "detail")
+CUSTOMER_COLS = ("id", "name", "segment", "value_rank", "sensitivity", "n1_agent",
+                 "account_manager", "email", "created_at", "updated_at")
+CASE_COLS = ("id", "customer_id", "product", "typology", "channel", "subject", "description",
+             "impact", "segment", "priority", "status", "tier", "instance_id", "reprocess_count",
+             "became_incident", "escalated", "reopen_count", "sla_minutes", "calendar",
+             "calendar_def", "sla_pauses", "sla_paused_minutes", "sla_paused_since", "sla_step",
+             "sla_base", "sla_frozen_share", "sla_consumed_minutes", "sla_met", "ola",
+             "created_at", "due_at", "resolved_at")
 USER_COLS = ("id", "username", "password_hash", "role", "groups", "active", "created_at")
 
 

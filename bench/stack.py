@@ -21,13 +21,18 @@ from pathlib import Path
 import psycopg
 from redis import Redis
 
+from bench import support_data
+
 BENCH = Path(__file__).resolve().parent
 ROOT = Path(os.environ.get("BENCH_APP_ROOT") or BENCH.parent).resolve()  # the app under test
 PG_ADMIN = os.environ.get("BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
-# What `clientconnect deploy` gets: the approval demo and the bench's own models (scenarios 5, 6).
-# Scenario 3 adds its process folder here.
-DEPLOY = (ROOT / "bpmn" / "approval", BENCH / "bpmn")
+# What `clientconnect deploy` gets: the approval demo, the support flow (scenario 3) and the
+# bench's own models (scenarios 5, 6).
+DEPLOY = (ROOT / "bpmn" / "approval", ROOT / support_data.SUPPORT_DIR, BENCH / "bpmn")
+# Scenario 3 keeps at most one open case per client: the mass-incident rule (N cases of one
+# product in T minutes open a major incident) is set out of reach so every path stays as drawn.
+SUPPORT_ENV = {"CLIENTCONNECT_MASS_INCIDENT_CASES": "10000"}
 PROCESS_TIMEOUT = 10.0
 
 
@@ -174,7 +179,7 @@ class PostgresStack(Stack):
         self.synchronous_commit = synchronous_commit
         self.dbname = f"bench_{time.strftime('%Y%m%d_%H%M%S')}_{os.getpid()}"
         self.database_url = f"postgresql://postgres@127.0.0.1:5432/{self.dbname}"
-        self.env.update(DATABASE_URL=self.database_url, REDIS_URL=REDIS_URL)
+        self.env.update(DATABASE_URL=self.database_url, REDIS_URL=REDIS_URL, **SUPPORT_ENV)
         self.web_workers, self.web_threads = web_workers, web_threads
         self.n_workers, self.n_tickers = workers, tickers
         self._created = False
@@ -187,10 +192,12 @@ class PostgresStack(Stack):
                              f'{self.synchronous_commit}')
         self._created = True
         Redis.from_url(REDIS_URL).flushdb()
+        support, team = support_data.setup_commands(ROOT, self.tmp)
+        users = [*TOKEN_USERS, *team]
         outputs = run_cli(self.env, [["db", "upgrade"], ["deploy", *map(str, DEPLOY)],
-                                     *USER_COMMANDS,
-                                     *[["tokens", "create", u] for u in TOKEN_USERS]])
-        self.tokens = dict(zip(TOKEN_USERS, outputs[-len(TOKEN_USERS):], strict=True))
+                                     *USER_COMMANDS, *support,
+                                     *[["tokens", "create", u] for u in users]])
+        self.tokens = dict(zip(users, outputs[-len(users):], strict=True))
         self.start_web()
         self.set_workers(self.n_workers)
         self.set_tickers(self.n_tickers)
