@@ -139,6 +139,12 @@ class Parser(FlaskParser):
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = Parser()
 
+    def arguments(self, schema, *args, **kwargs):
+        """As flask-smorest's, with the schema made once: given a class, webargs would
+        build an instance (deep-copying every field) on each request."""
+        return super().arguments(schema() if isinstance(schema, type) else schema,
+                                 *args, **kwargs)
+
 
 # --- schemas -----------------------------------------------------------------------
 def text_problem(value: str) -> str | None:

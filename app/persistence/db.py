@@ -11,6 +11,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
+from . import event_log
+
 
 def make_engine(database_url: str) -> Engine:
     if database_url.startswith("postgresql://"):
@@ -65,8 +67,22 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def _sqlite_begin_immediate(connection) -> None:
-    """Take the write lock at BEGIN so two writers queue instead of failing on upgrade."""
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    """Take the write lock at BEGIN so two writers queue instead of failing on upgrade; a
+    read unit's BEGIN is deferred: a snapshot that never waits for the writer (WAL)."""
+    read = connection.get_execution_options().get(READ_ONLY)
+    connection.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
+
+
+READ_ONLY = "clientconnect_read_only"  # execution option of the read engine (SQLite)
+
+
+def make_read_engine(engine: Engine) -> Engine:
+    """The same pool for reads that write nothing: on PostgreSQL in autocommit (no BEGIN
+    and COMMIT round trips; each statement sees what is committed when it starts), on SQLite
+    in a deferred transaction."""
+    if engine.dialect.name == "sqlite":
+        return engine.execution_options(**{READ_ONLY: True})
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -74,11 +90,20 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
+def read_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A unit that only reads: nothing is committed; the connection goes back at the end."""
+    with factory() as session:
+        yield session
+
+
+@contextmanager
 def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on any error."""
+    """One unit of work: commit on success (with the history entries it gathered), roll back
+    on any error."""
     session = factory()
     try:
         yield session
+        event_log.flush(session)
         session.commit()
     except BaseException:
         session.rollback()

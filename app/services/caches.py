@@ -17,7 +17,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from app.persistence.models import ProcessDefinition
@@ -73,20 +73,23 @@ class TokenCache:
 
 
 class DefinitionCache:
-    """Process definitions by id, loaded once per process and merged into each session
-    without a query (their deferred XML and spec still load on demand)."""
+    """Process definitions by id, loaded once per process. They are detached copies of
+    the rows without their deferred XML and spec (read-only: never add them to a session);
+    `spec_json` reads the spec when the engine has not restored it yet."""
 
     def __init__(self, size: int = 256):
         self._items = _Lru(size)
 
-    def get(self, session: Session, definition_id: int) -> ProcessDefinition:
+    def get(self, session: Session, definition_id: int) -> ProcessDefinition | None:
         cached = self._items.get(definition_id)
         if cached is not None:
-            return session.merge(cached, load=False)
+            return cached
         definition = session.get(ProcessDefinition, definition_id)
-        if definition is not None:
-            self._items.put(definition_id, _detached_copy(definition))
-        return definition
+        if definition is None:
+            return None
+        copy = _detached_copy(definition)
+        self._items.put(definition_id, copy)
+        return copy
 
     def get_many(self, session: Session, ids: set[int]) -> list[ProcessDefinition]:
         """Several definitions; those not cached yet are loaded in one query."""
@@ -101,6 +104,14 @@ class DefinitionCache:
 
     def clear(self) -> None:
         self._items.clear()
+
+
+_SPEC = select(ProcessDefinition.__table__.c.spec_json).where(
+    ProcessDefinition.__table__.c.id == bindparam("definition_id"))
+
+
+def spec_json(session: Session, definition_id: int) -> str:
+    return session.connection().execute(_SPEC, {"definition_id": definition_id}).scalar_one()
 
 
 def _detached_copy(definition: ProcessDefinition) -> ProcessDefinition:

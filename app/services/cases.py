@@ -31,7 +31,7 @@ def register(ctx, actor: Actor, body: dict, reopened_from: int | None = None) ->
         add_entry(session, case, actor.username, "registered", None, "N1", body["subject"],
                   {"channel": body["channel"], "reincidence_of": case.reincidence_of,
                    "reopened_from": reopened_from})
-        definition = latest_definition(session, SUPPORT_PROCESS)
+        definition = latest_definition(ctx, session, SUPPORT_PROCESS)
         variables = _variables(session, case, customer, typology)
         instance, jobs, _ = launch(ctx, session, definition, variables, f"case-{case.id}",
                                    actor.username)

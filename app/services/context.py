@@ -12,7 +12,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.config import Settings
 from app.engine import Engine
 from app.engine.functions import load_calendars
-from app.persistence.db import make_engine, make_session_factory, session_scope
+from app.persistence.db import (
+    make_engine,
+    make_read_engine,
+    make_session_factory,
+    read_scope,
+    session_scope,
+)
 
 from .caches import DefinitionCache, TokenCache
 
@@ -35,6 +41,7 @@ class NoDispatch:
 class Context:
     settings: Settings
     sessions: sessionmaker[Session]
+    reads: sessionmaker[Session]  # units that write nothing (see `read`)
     engine: Engine
     dispatcher: Dispatcher
     listeners: dict = field(default_factory=dict)  # process_key -> [fn(session, instance, ...)]
@@ -45,6 +52,14 @@ class Context:
     def unit(self) -> Iterator[Session]:
         """One transaction; new jobs are dispatched by the caller after it commits."""
         with session_scope(self.sessions) as session:
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A unit that only reads (`db.make_read_engine`): on PostgreSQL each statement sees
+        what is committed when it starts, so a read of several statements may see a step
+        another transaction committed in between."""
+        with read_scope(self.reads) as session:
             yield session
 
     @property
@@ -62,6 +77,7 @@ def build_context(settings: Settings, dispatcher: Dispatcher | None = None) -> C
     return Context(
         settings=settings,
         sessions=make_session_factory(db),
+        reads=make_session_factory(make_read_engine(db)),
         engine=Engine(script_timeout=settings.script_timeout_seconds,
                       calendars=load_calendars(settings.calendars_file)),
         dispatcher=dispatcher or NoDispatch(),

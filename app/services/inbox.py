@@ -1,4 +1,8 @@
-"""The queries of a task search: which tasks, in which order, and how many.
+"""The statements of a task search: which tasks, in which order, and how many.
+
+Each shape of search (sort, who asks, which filters) is built once (`statements`, cached)
+with bind parameters, so a search only binds its values. Every page statement also reads the
+task's definition (for its form) and its support case's SLA figures: one statement per page.
 
 A search of open tasks without an instance or `mine` (an agent's inbox, an operator's
 filtered search) is split into disjoint scopes, each one range of an index that PostgreSQL
@@ -14,14 +18,28 @@ from __future__ import annotations
 
 import functools
 import operator
+from dataclasses import dataclass
+from functools import lru_cache
 
-from sqlalchemy import and_, false, func, not_, or_, select, union_all
+from sqlalchemy import Float, and_, bindparam, false, func, not_, or_, select, true, union_all
 
 from app.domain.access import Actor, sees_all_tasks
 from app.domain.states import Role, TaskStatus
-from app.persistence.models import Task, TaskGroup
+from app.persistence import task_rows
+from app.persistence.crm import CaseInstance, SupportCase
+from app.persistence.models import ProcessInstance
 
 from . import sla
+
+TASK = task_rows.TABLE
+GROUPS = task_rows.GROUPS
+INSTANCE = ProcessInstance.__table__
+LINK = CaseInstance.__table__
+CASE = SupportCase.__table__
+CASE_FIELDS = sla.CaseClock._fields  # what the SLA block of a task's case needs
+PAGE_COLUMNS = [*task_rows.COLUMNS, INSTANCE.c.definition_id.label("definition_id"),
+                CASE.c.id.label("case_id"),
+                *(CASE.c[name].label(f"case_{name}") for name in CASE_FIELDS)]
 
 
 def _asc(column):
@@ -38,80 +56,152 @@ def _desc_nulls_last(column):
 
 # (expression, direction) pairs, ending with the task id: a total order
 SORTS = {
-    "priority": ((Task.priority, _asc), (Task.created_at, _asc), (Task.id, _asc)),
-    "due_at": ((Task.due_at, _asc_nulls_last), (Task.priority, _asc), (Task.id, _asc)),
-    "created_at": ((Task.created_at, _asc), (Task.id, _asc)),
+    "priority": ((TASK.c.priority, _asc), (TASK.c.created_at, _asc), (TASK.c.id, _asc)),
+    "due_at": ((TASK.c.due_at, _asc_nulls_last), (TASK.c.priority, _asc), (TASK.c.id, _asc)),
+    "created_at": ((TASK.c.created_at, _asc), (TASK.c.id, _asc)),
 }
 
 
-def order_keys(calendars: dict, sort: str) -> tuple:
+@dataclass(frozen=True)
+class Shape:
+    """What a search's statements depend on (the values are bound at execution)."""
+
+    sort: str
+    calendars: tuple[str, ...]  # the calendar names the sla_risk order compares
+    scoped: bool  # open tasks, no instance, no `mine`: the union of index ranges
+    visible: str  # "all" | "none" | "agent" | "mine" (filtered); the scope kind (scoped)
+    groups: int = 0  # the agent's groups, for the per-group scopes
+    status: bool = True  # filtered: a status is given
+    instance: bool = False
+    process_key: bool = False
+    group: bool = False  # filtered: a candidate_group is given
+
+
+def order_keys(shape: Shape) -> tuple:
     """The sort's keys. sla_risk: priority, then the share of the case's SLA consumed, most
     consumed first (tasks without a case or target after the others), then the oldest."""
-    if sort != "sla_risk":
-        return SORTS[sort]
-    risk = sla.risk_order(calendars, columns=sla.TASK_SLA)
-    return ((Task.priority, _asc), (risk, _desc_nulls_last), (Task.created_at, _asc),
-            (Task.id, _asc))
+    if shape.sort != "sla_risk":
+        return SORTS[shape.sort]
+    clocks = {name: bindparam(f"clock_{i}", type_=Float)
+              for i, name in enumerate(shape.calendars)}
+    risk = sla.risk_order(clocks, columns=sla.TASK_SLA)
+    return ((TASK.c.priority, _asc), (risk, _desc_nulls_last), (TASK.c.created_at, _asc),
+            (TASK.c.id, _asc))
 
 
-def scoped(actor: Actor, candidate_group: str | None, filters: list, keys: tuple,
-           offset: int, limit: int):
-    """(count, page) statements of an open-task search, scope by scope."""
-    scopes = [[Task.status == TaskStatus.OPEN, *scope, *filters]
-              for scope in _scopes(actor, candidate_group)]
-    if not scopes:
-        return select(func.count()).where(false()), select(Task).where(false())
-    counts = [select(func.count()).select_from(Task).where(*scope).scalar_subquery()
-              for scope in scopes]
-    return select(functools.reduce(operator.add, counts)), _page(scopes, keys, offset, limit)
+def clock_values(shape: Shape, calendars: dict) -> dict:
+    """The bind values of the sla_risk order: each calendar's business clock now."""
+    if shape.sort != "sla_risk":
+        return {}
+    now = sla.clocks_at({name: calendars[name] for name in shape.calendars})
+    return {f"clock_{i}": now[name] for i, name in enumerate(shape.calendars)}
 
 
-def _scopes(actor: Actor, group: str | None) -> list[list]:
-    """Disjoint condition lists whose union is what the actor may see of the open tasks,
-    within `group` when given."""
+def scope_kind(actor: Actor, group: str | None) -> tuple[str, int]:
+    """Which scopes an open-task search of this actor uses, and over how many groups."""
     if group and (sees_all_tasks(actor) or group in actor.groups):
-        return _by_group([group])
+        return "group", 1
     if sees_all_tasks(actor):
-        return [[]]
+        return "all", 0
     if actor.role is not Role.AGENT:
-        return []
-    mine = Task.assignee == actor.username
+        return "none", 0
     if group:
-        return [[mine, _offered_to([group])]]
-    groups = sorted(actor.groups)
-    if not groups:
-        return [[mine]]
-    return _by_group(groups) + [[mine, not_(_offered_to(groups))]]
+        return "mine_in_group", 0
+    return ("agent", len(actor.groups)) if actor.groups else ("mine", 0)
 
 
-def _by_group(groups: list[str]) -> list[list]:
-    """The open tasks offered to these groups: those with one group, group by group; those
-    with several (or a NULL single_group, whatever the cause) through task_group."""
-    return [[Task.single_group == group] for group in groups] + \
-        [[Task.single_group.is_(None), Task.id.in_(_group_rows(groups))]]
+@lru_cache(maxsize=512)
+def statements(shape: Shape):
+    """(count, page) statements of a search shape."""
+    keys = order_keys(shape)
+    if shape.scoped:
+        scopes = [[TASK.c.status == TaskStatus.OPEN, *scope, *_filters(shape)]
+                  for scope in _scopes(shape)]
+        if not scopes:
+            return select(func.count()).where(false()), select(*PAGE_COLUMNS).where(false())
+        counts = [select(func.count()).select_from(TASK).where(*scope).scalar_subquery()
+                  for scope in scopes]
+        return select(functools.reduce(operator.add, counts)), _merged_page(scopes, keys)
+    where = [_visible(shape), *_filters(shape)]
+    count = select(func.count()).select_from(TASK).where(*where)
+    page = with_context(select(*PAGE_COLUMNS), TASK).where(*where) \
+        .order_by(*(way(expr) for expr, way in keys)).offset(bindparam("offset")) \
+        .limit(bindparam("limit"))
+    return count, page
 
 
-def _offered_to(groups: list[str]):
+def _filters(shape: Shape) -> list:
+    found = []
+    if shape.status and not shape.scoped:
+        found.append(TASK.c.status == bindparam("status"))
+    if shape.instance:
+        found.append(TASK.c.instance_id == bindparam("instance_id"))
+    if shape.process_key:
+        found.append(TASK.c.process_key == bindparam("process_key"))
+    if shape.group and not shape.scoped:
+        found.append(offered_to(bindparam("group_list", expanding=True)))
+    return found
+
+
+def _visible(shape: Shape):
+    """Which tasks of the whole table the asker sees (filtered searches)."""
+    me = bindparam("me")
+    if shape.visible == "all":
+        return true()
+    if shape.visible == "none":
+        return false()
+    theirs = [TASK.c.assignee == me, TASK.c.completed_by == me]
+    if shape.visible == "agent":  # only open tasks are offered to groups
+        theirs.append(and_(TASK.c.status == TaskStatus.OPEN,
+                           offered_to(bindparam("groups", expanding=True))))
+    return or_(*theirs)
+
+
+def offered_to(groups):
     """Whether an open task is offered to one of the groups (never NULL, so NOT works)."""
-    return or_(and_(Task.single_group.is_not(None), Task.single_group.in_(groups)),
-               and_(Task.single_group.is_(None), Task.id.in_(_group_rows(groups))))
+    return or_(and_(TASK.c.single_group.is_not(None), TASK.c.single_group.in_(groups)),
+               and_(TASK.c.single_group.is_(None), TASK.c.id.in_(
+                   select(GROUPS.c.task_id).where(GROUPS.c.group_name.in_(groups)))))
 
 
-def _group_rows(groups: list[str]):
-    return select(TaskGroup.task_id).where(TaskGroup.group_name.in_(groups))
+def _scopes(shape: Shape) -> list[list]:
+    """Disjoint condition lists whose union is what the asker may see of the open tasks."""
+    me = bindparam("me")
+    kind = shape.visible
+    if kind == "group":
+        return _by_group(1)
+    if kind == "all":
+        return [[]]
+    if kind == "none":
+        return []
+    if kind == "mine_in_group":
+        return [[TASK.c.assignee == me, offered_to(bindparam("group_list", expanding=True))]]
+    if kind == "mine":
+        return [[TASK.c.assignee == me]]
+    groups = bindparam("groups", expanding=True)
+    return _by_group(shape.groups) + [[TASK.c.assignee == me, not_(offered_to(groups))]]
 
 
-def _page(scopes: list[list], keys: tuple, offset: int, limit: int):
+def _by_group(n: int) -> list[list]:
+    """The open tasks offered to the groups g0..: those with one group, group by group;
+    those with several (or a NULL single_group, whatever the cause) through task_group."""
+    groups = bindparam("groups", expanding=True)
+    return [[TASK.c.single_group == bindparam(f"g{i}")] for i in range(n)] + \
+        [[TASK.c.single_group.is_(None), TASK.c.id.in_(
+            select(GROUPS.c.task_id).where(GROUPS.c.group_name.in_(groups)))]]
+
+
+def _merged_page(scopes: list[list], keys: tuple):
     """The tasks of the page: each scope's first offset + limit by the keys, merged."""
     labels = [f"k{i}" for i in range(len(keys))]
-    firsts = [select(Task.id, *(expr.label(name) for (expr, _), name in zip(keys, labels,
-                                                                            strict=True)))
+    firsts = [select(TASK.c.id, *(expr.label(name) for (expr, _), name in zip(keys, labels,
+                                                                              strict=True)))
               .where(*scope).order_by(*(way(expr) for expr, way in keys))
-              .limit(offset + limit).subquery() for scope in scopes]
+              .limit(bindparam("window")).subquery() for scope in scopes]
     merged = union_all(*(select(first) for first in firsts)).subquery()
     chosen = select(merged).order_by(*_by_labels(merged, keys, labels)) \
-        .offset(offset).limit(limit).subquery()
-    return select(Task).join(chosen, Task.id == chosen.c.id) \
+        .offset(bindparam("offset")).limit(bindparam("limit")).subquery()
+    return with_context(select(*PAGE_COLUMNS), TASK.join(chosen, TASK.c.id == chosen.c.id)) \
         .order_by(*_by_labels(chosen, keys, labels))
 
 
@@ -119,7 +209,12 @@ def _by_labels(table, keys: tuple, labels: list[str]) -> list:
     return [way(table.c[name]) for (_, way), name in zip(keys, labels, strict=True)]
 
 
-def filtered(query, keys: tuple, offset: int, limit: int):
-    """(count, page) statements of any other search: `query` selects the tasks."""
-    count = select(func.count()).select_from(query.subquery())
-    return count, query.order_by(*(way(expr) for expr, way in keys)).offset(offset).limit(limit)
+def with_context(query, tasks):
+    """The page's tasks with their instance's definition and their case, if any."""
+    return query.select_from(
+        tasks.join(INSTANCE, INSTANCE.c.id == TASK.c.instance_id)
+        .outerjoin(LINK, LINK.c.instance_id == TASK.c.instance_id)
+        .outerjoin(CASE, CASE.c.id == LINK.c.case_id))
+
+
+BY_ID = with_context(select(*PAGE_COLUMNS), TASK).where(TASK.c.id == bindparam("task_id"))

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from app.domain.access import Actor, can_operate, require
 from app.domain.errors import Conflict, NotFound
 from app.domain.states import IncidentStatus, InstanceStatus, JobStatus
-from app.persistence import repo
+from app.persistence import event_log, instance_rows
 from app.persistence.models import Incident, Job, utcnow
 
 from . import progress
@@ -24,7 +24,7 @@ def search(ctx, actor: Actor, instance_id: int | None = None, status: str | None
         query = query.where(Incident.instance_id == instance_id)
     if status is not None:
         query = query.where(Incident.status == status)
-    with ctx.unit() as session:
+    with ctx.read() as session:
         return {"items": [incident_item(i) for i in session.scalars(query)]}
 
 
@@ -34,7 +34,7 @@ def retry(ctx, actor: Actor, incident_id: int) -> dict:
         incident = session.get(Incident, incident_id)
         if incident is None:
             raise NotFound(f"incident {incident_id} not found")
-        instance = repo.lock_instance(session, incident.instance_id)
+        instance = instance_rows.lock(session, incident.instance_id)
         session.refresh(incident)
         _check(incident, instance)
         _resolve(session, incident, actor)
@@ -54,7 +54,7 @@ def _check(incident: Incident, instance) -> None:
 def _resolve(session, incident: Incident, actor: Actor) -> None:
     incident.status, incident.resolved_at = IncidentStatus.RESOLVED, utcnow()
     incident.resolved_by = actor.username
-    repo.add_event(session, incident.instance_id, actor.username, "incident_retried",
+    event_log.add(session, incident.instance_id, actor.username, "incident_retried",
                    incident_id=incident.id, element_id=incident.element_id)
     session.flush()
 

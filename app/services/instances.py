@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.domain.access import (
@@ -16,20 +16,16 @@ from app.domain.access import (
     require,
 )
 from app.domain.errors import InvalidTransition, ValidationFailed
-from app.domain.states import IncidentStatus, InstanceStatus, TaskStatus
-from app.persistence import repo
+from app.domain.states import InstanceStatus, JobKind, TaskStatus
+from app.persistence import event_log, instance_rows, repo, task_rows
 from app.persistence.crm import CaseInstance
-from app.persistence.models import (
-    Event,
-    ProcessDefinition,
-    ProcessInstance,
-    Task,
-    TaskGroup,
-    utcnow,
-)
+from app.persistence.instance_rows import InstanceRow
+from app.persistence.models import Event, ProcessDefinition, ProcessInstance, Task, utcnow
+from app.persistence.task_rows import TaskRow
 
-from . import progress
+from . import caches, progress
 from .context import Context
+from .inbox import offered_to
 from .views import instance_detail, instance_summary
 
 
@@ -38,7 +34,7 @@ def start(ctx: Context, actor: Actor, process_key: str, business_key: str | None
     require(can_start(actor), "start instances")
     variables = check_variables(variables or {})
     with ctx.unit() as session:
-        definition = latest_definition(session, process_key)
+        definition = latest_definition(ctx, session, process_key)
         instance, jobs, current = launch(ctx, session, definition, variables, business_key,
                                          actor.username)
         tasks, incidents = progress.known_open(session, instance.id)
@@ -53,41 +49,44 @@ def launch(ctx: Context, session: Session, definition: ProcessDefinition, variab
     """Create and run an instance of `definition` inside the caller's transaction.
 
     Returns the instance, the ids of its new jobs and its current variables."""
-    pspec = process_spec(ctx, definition)
-    snap = ctx.engine.start(pspec, variables, message)
-    instance = ProcessInstance(
-        definition_id=definition.id, process_key=definition.process_key,
-        business_key=business_key, status=InstanceStatus.ACTIVE, state=snap.state,
-        started_at=utcnow(), started_by=actor,
-        has_timers=False, has_subscriptions=False, has_service_calls=False,
-    )
-    session.add(instance)
-    session.flush()
-    repo.add_event(session, instance.id, actor, "instance_started",
-                   version=definition.version, business_key=business_key)
-    return instance, progress.apply(ctx, session, instance, snap, actor, new=True), \
-        snap.variables
+    snap = ctx.engine.start(process_spec(ctx, definition), variables, message)
+    instance = InstanceRow(
+        id=None, definition_id=definition.id, process_key=definition.process_key,
+        business_key=business_key, status=InstanceStatus.ACTIVE, state=snap.state, version=1,
+        started_at=utcnow(), ended_at=None, started_by=actor, has_timers=False,
+        has_subscriptions=False, has_service_calls=False)
+    jobs = progress.apply(ctx, session, instance, snap, actor,
+                          started={"version": definition.version, "business_key": business_key})
+    return instance, jobs, snap.variables
 
 
 def process_spec(ctx: Context, definition: ProcessDefinition):
-    return ctx.engine.process_spec(definition.id, lambda: definition.spec_json)
+    """The engine's restored spec of a definition (read from the database once per process,
+    in a read unit of its own)."""
+    def load() -> str:
+        with ctx.read() as session:
+            return caches.spec_json(session, definition.id)
+    return ctx.engine.process_spec(definition.id, load)
 
 
-def definition_of(ctx: Context, session: Session, instance: ProcessInstance) -> ProcessDefinition:
+def definition_of(ctx: Context, session: Session, instance) -> ProcessDefinition:
     """The instance's definition: a deployed definition never changes, so this process keeps
     it after the first load (no query)."""
     return ctx.definitions.get(session, instance.definition_id)
 
 
-def latest_definition(session: Session, process_key: str) -> ProcessDefinition:
-    definition = session.scalars(
-        select(ProcessDefinition).where(ProcessDefinition.process_key == process_key)
-        .order_by(ProcessDefinition.version.desc()).limit(1)
-    ).first()
-    if definition is None:
+_LATEST = select(ProcessDefinition.__table__.c.id).where(
+    ProcessDefinition.__table__.c.process_key == bindparam("process_key")).order_by(
+    ProcessDefinition.__table__.c.version.desc()).limit(1)
+
+
+def latest_definition(ctx: Context, session: Session, process_key: str) -> ProcessDefinition:
+    """The newest version of a process (one indexed lookup; the row itself is cached)."""
+    found = session.connection().execute(_LATEST, {"process_key": process_key}).scalar()
+    if found is None:
         raise ValidationFailed(f"no deployed process '{process_key}'",
                                [{"field": "process_key", "message": "unknown process key"}])
-    return definition
+    return ctx.definitions.get(session, found)
 
 
 def check_variables(variables: dict, field: str = "variables") -> dict:
@@ -103,7 +102,7 @@ def check_variables(variables: dict, field: str = "variables") -> dict:
 
 
 def get(ctx: Context, actor: Actor, instance_id: int) -> dict:
-    with ctx.unit() as session:
+    with ctx.read() as session:
         instance, tasks = _readable_instance(session, actor, instance_id)
         definition = definition_of(ctx, session, instance)
         variables = ctx.engine.variables(process_spec(ctx, definition), instance.state)
@@ -126,7 +125,7 @@ def search(ctx: Context, actor: Actor, process_key=None, status=None, business_k
             query = query.where(column == value)
     if not reads_all_instances(actor):
         query = query.where(_readable_by(actor))
-    with ctx.unit() as session:
+    with ctx.read() as session:
         total = session.scalar(select(func.count()).select_from(query.subquery()))
         rows = session.execute(query.order_by(ProcessInstance.id.desc())
                                .offset((page - 1) * per_page).limit(per_page))
@@ -134,30 +133,35 @@ def search(ctx: Context, actor: Actor, process_key=None, status=None, business_k
                 "total": total}
 
 
+_TASKS = task_rows.TABLE
+_LINKS = CaseInstance.__table__
+_TASKS_OF = select(*task_rows.COLUMNS).where(
+    _TASKS.c.instance_id.in_(bindparam("ids", expanding=True))).order_by(_TASKS.c.id)
+_RELATED = select(_LINKS.c.instance_id).where(_LINKS.c.case_id == bindparam("case_id"))
+_STARTERS = select(ProcessInstance.__table__.c.started_by).where(
+    ProcessInstance.__table__.c.id.in_(bindparam("ids", expanding=True)))
+
+
 def _readable_instance(session: Session, actor: Actor,
-                       instance_id: int) -> tuple[ProcessInstance, list[Task] | None]:
+                       instance_id: int) -> tuple[InstanceRow, list[TaskRow] | None]:
     """The instance, when `access.can_read_instance` lets the actor read it (else 403), and
-    the tasks of it and of its related instances when that check had to load them."""
+    the tasks of it and of the instances working for the same case when that check had to
+    load them."""
     require(can_read_instances(actor), "read instances")
-    instance = repo.get_or_404(session, ProcessInstance, instance_id, "instance")
     if reads_all_instances(actor):
-        return instance, None
-    related = _same_case(session, instance_id)
-    starters = [instance.started_by] if related == {instance_id} else session.scalars(
-        select(ProcessInstance.started_by).where(ProcessInstance.id.in_(related))).all()
-    tasks = list(session.scalars(select(Task).where(Task.instance_id.in_(related))))
+        return instance_rows.get(session, instance_id), None
+    instance, case_id = instance_rows.get_with_case(session, instance_id)
+    conn = session.connection()
+    related = sorted({instance_id, *(conn.execute(_RELATED, {"case_id": case_id}).scalars()
+                                     if case_id is not None else ())})
+    starters = [instance.started_by] if related == [instance_id] else \
+        conn.execute(_STARTERS, {"ids": related}).scalars().all()
+    tasks = [task_rows.row_of(row) for row in conn.execute(_TASKS_OF, {"ids": related})]
     facts = [TaskFacts(open=t.status == TaskStatus.OPEN, assignee=t.assignee,
                        candidate_groups=tuple(t.candidate_groups or ()),
                        completed_by=t.completed_by) for t in tasks]
     require(can_read_instance(actor, starters, facts), f"read instance {instance_id}")
     return instance, tasks
-
-
-def _same_case(session: Session, instance_id: int) -> set[int]:
-    """The instance and the instances working for the same support case (its SLA watch...)."""
-    cases = select(CaseInstance.case_id).where(CaseInstance.instance_id == instance_id)
-    return {instance_id, *session.scalars(
-        select(CaseInstance.instance_id).where(CaseInstance.case_id.in_(cases)))}
 
 
 def _readable_by(actor: Actor):
@@ -167,8 +171,7 @@ def _readable_by(actor: Actor):
     seen = [Task.completed_by == actor.username,
             and_(Task.status == TaskStatus.OPEN, Task.assignee == actor.username)]
     if actor.groups:
-        seen.append(and_(Task.status == TaskStatus.OPEN, Task.id.in_(
-            select(TaskGroup.task_id).where(TaskGroup.group_name.in_(sorted(actor.groups))))))
+        seen.append(and_(Task.status == TaskStatus.OPEN, offered_to(sorted(actor.groups))))
     direct = select(ProcessInstance.id).where(ProcessInstance.started_by == actor.username) \
         .union(select(Task.instance_id).where(or_(*seen)))
     cases = select(CaseInstance.case_id).where(CaseInstance.instance_id.in_(direct))
@@ -177,7 +180,7 @@ def _readable_by(actor: Actor):
 
 
 def history(ctx: Context, actor: Actor, instance_id: int) -> dict:
-    with ctx.unit() as session:
+    with ctx.read() as session:
         _readable_instance(session, actor, instance_id)
         events = session.scalars(select(Event).where(Event.instance_id == instance_id)
                                  .order_by(Event.id))
@@ -199,11 +202,12 @@ def _transition(ctx: Context, actor: Actor, instance_id: int, action: str,
                 source: InstanceStatus, target: InstanceStatus) -> dict:
     require(can_operate(actor), f"{action} instances")
     with ctx.unit() as session:
-        instance = repo.lock_instance(session, instance_id)
+        instance = instance_rows.lock(session, instance_id)
         _expect(instance, source)
         instance.status = target
-        repo.add_event(session, instance.id, actor.username, f"instance_{target.value}")
-        jobs = [job.id for job in repo.pending_jobs(session, instance.id, "service_call")] \
+        instance_rows.save(session, instance)
+        event_log.add(session, instance.id, actor.username, f"instance_{target.value}")
+        jobs = [job.id for job in repo.pending_jobs(session, instance.id, JobKind.SERVICE_CALL)] \
             if instance.has_service_calls else []
         summary = instance_summary(instance, definition_of(ctx, session, instance).version)
     if target is InstanceStatus.ACTIVE:
@@ -214,18 +218,16 @@ def _transition(ctx: Context, actor: Actor, instance_id: int, action: str,
 def cancel(ctx: Context, actor: Actor, instance_id: int) -> dict:
     require(can_operate(actor), "cancel instances")
     with ctx.unit() as session:
-        instance = repo.lock_instance(session, instance_id)
+        instance = instance_rows.lock(session, instance_id)
         if InstanceStatus(instance.status).finished:
             raise InvalidTransition(f"instance {instance_id} is already {instance.status}")
         definition = definition_of(ctx, session, instance)
         instance.state = ctx.engine.cancel(process_spec(ctx, definition), instance.state)
-        for incident in repo.open_incidents(session, instance.id):
-            incident.status, incident.resolved_at = IncidentStatus.RESOLVED, utcnow()
-            incident.resolved_by = actor.username
+        repo.resolve_incidents(session, instance.id, actor.username, utcnow())
         progress.finish(session, instance, InstanceStatus.CANCELLED, actor.username)
         return instance_summary(instance, definition.version)
 
 
-def _expect(instance: ProcessInstance, status: InstanceStatus) -> None:
+def _expect(instance: InstanceRow, status: InstanceStatus) -> None:
     if instance.status != status:
         raise InvalidTransition(f"instance {instance.id} is {instance.status}, not {status.value}")

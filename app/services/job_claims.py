@@ -23,7 +23,7 @@ from datetime import timedelta
 from sqlalchemy import and_, case, select, text, update
 
 from app.domain.states import IncidentStatus, InstanceStatus, JobKind, JobStatus
-from app.persistence import repo
+from app.persistence import event_log
 from app.persistence.models import Incident, Job, ProcessInstance, utcnow
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ def incident(session, job: Job, error: str) -> None:
     session.add(Incident(instance_id=job.instance_id, job_id=job.id,
                          spiff_task_id=job.spiff_task_id, element_id=job.element_id,
                          message=error[:4000], status=IncidentStatus.OPEN))
-    repo.add_event(session, job.instance_id, "system", "incident_opened", reason=str(job.kind),
+    event_log.add(session, job.instance_id, "system", "incident_opened", reason=str(job.kind),
                    element_id=job.element_id, attempts=job.attempts, message=error[:500])
 
 

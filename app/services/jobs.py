@@ -39,9 +39,9 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from app.domain.errors import Conflict, DomainError, NotFound
-from app.domain.states import InstanceStatus, JobKind, JobStatus, TaskStatus
-from app.persistence import repo
-from app.persistence.models import Job, ProcessInstance, Task, utcnow
+from app.domain.states import InstanceStatus, JobKind, JobStatus
+from app.persistence import event_log, instance_rows, task_rows
+from app.persistence.models import Job, ProcessInstance, utcnow
 from workers.connectors import ConnectorError, run_connector
 
 from . import messages, progress
@@ -233,10 +233,8 @@ def _advance_in(ctx, session, steps: list[_Step]):
     """Lock the instances (in id order; with several, those another transaction holds are
     skipped and returned as `busy`) and the jobs; drop the jobs this runner still holds in
     one statement (a suspended instance keeps its own); then step each instance."""
-    query = (select(ProcessInstance).where(ProcessInstance.id.in_(
-        {step.job.instance_id for step in steps})).order_by(ProcessInstance.id))
-    instances = {instance.id: instance for instance in session.scalars(
-        query.with_for_update(skip_locked=len(steps) > 1))}
+    instances = instance_rows.lock_many(session, {step.job.instance_id for step in steps},
+                                        skip_locked=len(steps) > 1)
     busy = [step for step in steps if step.job.instance_id not in instances]
     mine = sorted((s for s in steps if s.job.instance_id in instances),
                   key=lambda s: (s.job.instance_id, s.job.id))
@@ -277,8 +275,7 @@ def _step_all(ctx, session, instances: dict, ready: list[_Step]):
     ids = {step.job.instance_id for step in ready}
     open_tasks, waiting = defaultdict(list), set()
     if ids:
-        for task in session.scalars(select(Task).where(
-                Task.instance_id.in_(ids), Task.status == TaskStatus.OPEN).order_by(Task.id)):
+        for task in task_rows.open_of_many(session, ids):
             open_tasks[task.instance_id].append(task)
         waiting = {(row.instance_id, row.kind) for row in session.execute(
             select(Job.instance_id, Job.kind).where(
@@ -301,8 +298,8 @@ def _step_all(ctx, session, instances: dict, ready: list[_Step]):
             outcomes[job.id] = "stale"
             continue
         detail = {k: v for k, v in job.payload.items() if k != RESULT}
-        repo.add_event(session, instance.id, "system", _EVENT[job.kind],
-                       element_id=job.element_id, **detail)
+        event_log.add(session, instance.id, "system", _EVENT[job.kind],
+                      element_id=job.element_id, **detail)
         known = None if instance.id in stepped else open_tasks[instance.id]
         stepped.add(instance.id)
         created += progress.apply(ctx, session, instance, snap, "system", open_tasks=known)
@@ -310,7 +307,7 @@ def _step_all(ctx, session, instances: dict, ready: list[_Step]):
     return outcomes, created
 
 
-def _keep_for_later(session, instance: ProcessInstance, job: Job) -> str:
+def _keep_for_later(session, instance, job: Job) -> str:
     """The instance stopped being active while the job ran: a finished instance drops it; a
     suspended one keeps it pending (with its stored result) for when it resumes."""
     if InstanceStatus(instance.status).finished:

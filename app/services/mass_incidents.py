@@ -49,14 +49,14 @@ def _open(ctx, session, product: str, cases: list[SupportCase], actor: str) -> l
     variables = {"major_incident_id": incident.id, "product": product,
                  "n3_group": _n3_group(ctx, session, product),
                  "case_ids": [c.id for c in cases]}
-    definition = latest_definition(session, MAJOR_PROCESS)
+    definition = latest_definition(ctx, session, MAJOR_PROCESS)
     instance, jobs, _ = launch(ctx, session, definition, variables, f"major-{incident.id}", actor)
     incident.instance_id = instance.id
     return jobs + _link(session, incident, cases, actor)
 
 
 def _n3_group(ctx, session, product: str) -> str | None:
-    pspec = process_spec(ctx, latest_definition(session, SUPPORT_PROCESS))
+    pspec = process_spec(ctx, latest_definition(ctx, session, SUPPORT_PROCESS))
     return ctx.engine.decide(pspec, "routing", {"product": product}).get("n3_group")
 
 

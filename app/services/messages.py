@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from app.domain.access import SYSTEM, Actor, can_start, require
 from app.domain.errors import Conflict, NotFound
 from app.domain.states import InstanceStatus
-from app.persistence import repo
+from app.persistence import event_log, instance_rows
 from app.persistence.models import MessageReceipt, MessageSubscription, ProcessDefinition
 
 from . import progress
@@ -80,7 +80,7 @@ def _deliver(ctx, session, actor: Actor, name: str, correlation: dict, payload: 
     data = {**payload, **correlation}
     delivered, suspended, jobs = [], [], []
     for instance_id in _waiting(session, name, correlation):
-        instance = repo.lock_instance(session, instance_id)
+        instance = instance_rows.lock(session, instance_id)
         if instance.status == InstanceStatus.SUSPENDED:
             suspended.append(instance)
             continue
@@ -88,7 +88,7 @@ def _deliver(ctx, session, actor: Actor, name: str, correlation: dict, payload: 
             continue
         definition = definition_of(ctx, session, instance)
         snap = ctx.engine.deliver_message(process_spec(ctx, definition), instance.state, name, data)
-        repo.add_event(session, instance.id, actor.username, "message_received", name=name,
+        event_log.add(session, instance.id, actor.username, "message_received", name=name,
                        correlation=correlation)
         jobs += progress.apply(ctx, session, instance, snap, actor.username,
                                cause={"message": name, "payload": data})
@@ -98,7 +98,7 @@ def _deliver(ctx, session, actor: Actor, name: str, correlation: dict, payload: 
         raise Conflict(f"the waiting instance(s) {ids} are suspended: resume them, then send "
                        f"message '{name}' again")
     for instance in suspended:  # some others received it: say so in the suspended ones' history
-        repo.add_event(session, instance.id, actor.username, "message_not_delivered", name=name,
+        event_log.add(session, instance.id, actor.username, "message_not_delivered", name=name,
                        correlation=correlation, reason="instance suspended")
     if not delivered:
         delivered, jobs = _start_listeners(ctx, session, actor, name, data)

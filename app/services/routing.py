@@ -10,9 +10,9 @@ from .processes import SUPPORT_PROCESS
 
 def groups_for(ctx, products: list[str]) -> dict[str, dict]:
     """{product: {"n2_group", "n3_group"}} from the latest deployed routing table."""
-    with ctx.unit() as session:
+    with ctx.read() as session:
         try:
-            definition = latest_definition(session, SUPPORT_PROCESS)
+            definition = latest_definition(ctx, session, SUPPORT_PROCESS)
         except ValidationFailed:
             return {}
         pspec = process_spec(ctx, definition)

@@ -30,7 +30,19 @@ CASE_SLA = SlaColumns(SupportCase.calendar, SupportCase.sla_minutes, SupportCase
 TASK_SLA = SlaColumns(Task.sla_calendar, Task.sla_minutes, Task.sla_base, Task.sla_frozen_share)
 
 
-def clock_of(case: SupportCase) -> SlaClock | None:
+class CaseClock(NamedTuple):
+    """What a case's SLA clock is made of (what `clock_of` reads of a case)."""
+
+    sla_minutes: int | None
+    sla_pauses: list | None
+    status: str
+    sla_paused_since: datetime | None
+    resolved_at: datetime | None
+    created_at: datetime
+    calendar_def: dict | None
+
+
+def clock_of(case: SupportCase | CaseClock) -> SlaClock | None:
     """The case's SLA clock, from what the case stored (None before its target is known)."""
     if not case.sla_minutes:
         return None
@@ -48,7 +60,7 @@ def business_minutes(case: SupportCase, start: datetime, end: datetime) -> float
     return round(business_minutes_between(start, end, calendar), 2)
 
 
-def block(case: SupportCase, now: datetime | None = None) -> dict | None:
+def block(case: SupportCase | CaseClock, now: datetime | None = None) -> dict | None:
     """`sla: {due_at, remaining_business_minutes, state, share}` of a case."""
     clock = clock_of(case)
     return summary(clock, now or utcnow()) if clock else None
@@ -70,17 +82,22 @@ def refresh(case: SupportCase, now: datetime | None = None) -> None:
         case.sla_consumed_minutes = case.sla_met = None
 
 
-def risk_order(calendars: dict, now: datetime | None = None, columns: SlaColumns = CASE_SLA):
+def risk_order(clocks: dict, columns: SlaColumns = CASE_SLA):
     """SQL expression: the share of its SLA a case has consumed (higher is worse), from the
     case's columns or from the copy its tasks keep (`columns=TASK_SLA`). NULL without a
-    target: a frozen share as it was frozen, else (business clock of the case's calendar at
-    `now` - base) / target."""
-    now = now or utcnow()
-    running = when(*[(columns.calendar == name, business_clock(cal, now))
-                     for name, cal in calendars.items()],
-                   else_=business_clock(calendars["default"], now))
+    target: a frozen share as it was frozen, else (business clock of the case's calendar
+    now - base) / target. `clocks`: calendar name -> its business clock now, as a number
+    (`clocks_at`) or a bind parameter; "default" is used for unknown calendars."""
+    running = when(*[(columns.calendar == name, clock) for name, clock in clocks.items()],
+                   else_=clocks["default"])
     share = (running - columns.base) / columns.minutes
     return when((columns.frozen_share.is_not(None), columns.frozen_share), else_=share)
+
+
+def clocks_at(calendars: dict, now: datetime | None = None) -> dict[str, float]:
+    """Each calendar's business clock at `now` (the numbers `risk_order` compares with)."""
+    now = now or utcnow()
+    return {name: business_clock(calendar, now) for name, calendar in calendars.items()}
 
 
 def link_instance(session, case: SupportCase, instance_id: int) -> None:

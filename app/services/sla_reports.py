@@ -43,7 +43,7 @@ def _facts(case: SupportCase, group_by: str, now: datetime) -> SlaFacts:
 
 def at_risk(ctx, limit: int = 200) -> dict:
     """Open cases at risk or breached, the most consumed first."""
-    risk = sla.risk_order(ctx.engine.calendars)
+    risk = sla.risk_order(sla.clocks_at(ctx.engine.calendars))
     query = (select(SupportCase).where(SupportCase.status.in_(OPEN),
                                        SupportCase.sla_minutes.is_not(None),
                                        risk >= AT_RISK_SHARE)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import false, or_, select, update
+from functools import lru_cache
+
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from app.domain.access import (
@@ -15,93 +17,108 @@ from app.domain.access import (
 )
 from app.domain.errors import Conflict, Forbidden, NotFound
 from app.domain.states import InstanceStatus, Role, TaskStatus
-from app.persistence import repo
-from app.persistence.crm import CaseInstance, SupportCase
-from app.persistence.models import (
-    ProcessInstance,
-    Task,
-    TaskGroup,
-    User,
-    utcnow,
-)
+from app.persistence import event_log, instance_rows, task_rows
+from app.persistence.models import User, utcnow
+from app.persistence.task_rows import TaskRow
 
 from . import forms, inbox, progress, sla
 from .instances import check_variables, definition_of, process_spec
 from .views import instance_summary, task_item
+
+_FIELDS = len(task_rows.NAMES)
+_TASK = task_rows.TABLE
+_ASSIGN = update(_TASK).where(
+    _TASK.c.id == bindparam("task_id"), _TASK.c.status == TaskStatus.OPEN).values(
+    assignee=bindparam("new_assignee"))
+_USER = select(User.__table__.c.id).where(User.__table__.c.username == bindparam("username"))
 
 
 def search(ctx, actor: Actor, *, mine=False, candidate_group=None, process_key=None,
            instance_id=None, status="open", sort=None, page=1, per_page=50) -> dict:
     """Tasks the actor may see. Agents' default order is SLA risk: priority, then the share of
     its case's SLA consumed (never FIFO); others' default is priority."""
-    keys = inbox.order_keys(ctx.engine.calendars,
-                            sort or ("sla_risk" if actor.role is Role.AGENT else "priority"))
-    filters = [Task.process_key == process_key] if process_key is not None else []
+    sort = sort or ("sla_risk" if actor.role is Role.AGENT else "priority")
+    shape = _shape(ctx, actor, sort, mine, candidate_group, process_key, instance_id, status)
+    count, query = inbox.statements(shape)
     offset = (page - 1) * per_page
+    params = {"me": actor.username, "groups": sorted(actor.groups), "status": status,
+              "instance_id": instance_id, "process_key": process_key,
+              "group_list": [candidate_group], "offset": offset, "limit": per_page,
+              "window": offset + per_page, **_group_params(shape, actor, candidate_group),
+              **inbox.clock_values(shape, ctx.engine.calendars)}
+    with ctx.read() as session:
+        found = [_decode(row) for row in session.connection().execute(query, params)]
+        total = offset + len(found) if _counted(found, offset, per_page) else \
+            session.connection().execute(count, params).scalar_one()
+        return {"items": _items(ctx, session, found), "total": total}
+
+
+def _shape(ctx, actor: Actor, sort: str, mine: bool, group, process_key, instance_id,
+           status) -> inbox.Shape:
+    calendars = tuple(sorted(ctx.engine.calendars))
     if status == TaskStatus.OPEN and not mine and instance_id is None:
-        count, rows = inbox.scoped(actor, candidate_group, filters, keys, offset, per_page)
-    else:
-        query = _filtered(actor, status, mine, filters, instance_id, candidate_group)
-        count, rows = inbox.filtered(query, keys, offset, per_page)
-    with ctx.unit() as session:
-        total = session.scalar(count)
-        return {"items": _items(ctx, session, session.scalars(rows).all()), "total": total}
-
-
-def _filtered(actor: Actor, status: str, mine: bool, filters: list, instance_id, group):
-    if instance_id is not None:
-        filters = [*filters, Task.instance_id == instance_id]
-    if group:
-        filters = [*filters, Task.id.in_(
-            select(TaskGroup.task_id).where(TaskGroup.group_name == group))]
-    return _visible(select(Task), actor, status, mine).where(*filters)
-
-
-def _visible(query, actor: Actor, status: str, mine: bool):
-    query = query.where(Task.status == status)
+        kind, groups = inbox.scope_kind(actor, group)
+        return inbox.Shape(sort, calendars, True, kind, groups,
+                           process_key=process_key is not None)
     if mine:
-        return query.where(or_(Task.assignee == actor.username,
-                               Task.completed_by == actor.username))
-    if sees_all_tasks(actor):
-        return query
-    if actor.role is not Role.AGENT:
-        return query.where(false())
-    theirs = [Task.assignee == actor.username, Task.completed_by == actor.username]
-    if actor.groups and status == TaskStatus.OPEN:
-        theirs.append(Task.id.in_(
-            select(TaskGroup.task_id).where(TaskGroup.group_name.in_(sorted(actor.groups)))))
-    return query.where(or_(*theirs))
+        visible = "mine"
+    elif sees_all_tasks(actor):
+        visible = "all"
+    elif actor.role is Role.AGENT:
+        visible = "agent" if actor.groups else "mine"
+    else:
+        visible = "none"
+    return inbox.Shape(sort, calendars, False, visible, status=True,
+                       instance=instance_id is not None,
+                       process_key=process_key is not None, group=bool(group))
 
 
-def _items(ctx, session: Session, rows: list[Task]) -> list[dict]:
-    """The tasks with their forms and SLA blocks: one query for all of them."""
-    if not rows:
-        return []
-    found = session.execute(
-        select(ProcessInstance.id, ProcessInstance.definition_id, SupportCase)
-        .outerjoin(CaseInstance, CaseInstance.instance_id == ProcessInstance.id)
-        .outerjoin(SupportCase, SupportCase.id == CaseInstance.case_id)
-        .where(ProcessInstance.id.in_({t.instance_id for t in rows}))).all()
-    forms = {d.id: d.forms for d in ctx.definitions.get_many(
-        session, {definition_id for _, definition_id, _ in found})}
-    forms_by_instance = {iid: forms.get(definition_id) for iid, definition_id, _ in found}
-    cases = {iid: case for iid, _, case in found if case is not None}
-    return [task_item(t, forms_by_instance.get(t.instance_id), _sla(t, cases)) for t in rows]
+def _group_params(shape: inbox.Shape, actor: Actor, group: str | None) -> dict:
+    """g0, g1...: the groups whose single-group ranges a scoped search reads."""
+    groups = [group] if shape.visible == "group" else sorted(actor.groups)[:shape.groups]
+    extra = {"groups": [group]} if shape.visible == "group" else {}
+    return {**{f"g{i}": name for i, name in enumerate(groups)}, **extra}
 
 
-def _sla(task: Task, cases: dict) -> dict | None:
-    case = cases.get(task.instance_id)
+def _counted(found: list, offset: int, per_page: int) -> bool:
+    """The page itself tells the total: it is not full, and it is the first or not empty."""
+    return len(found) < per_page and (bool(found) or offset == 0)
+
+
+def _decode(row) -> tuple[TaskRow, int, sla.CaseClock | None]:
+    """A page row: the task, its definition id, its case's SLA clock facts (or None)."""
+    task = task_rows.row_of(row[:_FIELDS])
+    case = sla.CaseClock(*row[_FIELDS + 2:]) if row.case_id is not None else None
+    return task, row.definition_id, case
+
+
+def _items(ctx, session: Session, found: list) -> list[dict]:
+    """The tasks with their forms and SLA blocks."""
+    definitions = ctx.definitions.get_many(session, {definition for _, definition, _ in found})
+    forms = {d.id: d.forms for d in definitions}
+    return [task_item(task, forms.get(definition), _sla(task, case))
+            for task, definition, case in found]
+
+
+def _sla(task: TaskRow, case: sla.CaseClock | None) -> dict | None:
     return sla.block(case) if case is not None and task.status == TaskStatus.OPEN else None
 
 
 def get(ctx, actor: Actor, task_id: int) -> dict:
-    with ctx.unit() as session:
-        task = _visible_task(session, actor, task_id)
-        return _items(ctx, session, [task])[0]
+    with ctx.read() as session:
+        found = _one(session, actor, task_id)
+        return _items(ctx, session, [found])[0]
 
 
-def _visible_task(session: Session, actor: Actor, task_id: int) -> Task:
-    task = session.get(Task, task_id)
+def _one(session: Session, actor: Actor, task_id: int):
+    """The task (decoded page row) when the actor may see it."""
+    row = session.connection().execute(inbox.BY_ID, {"task_id": task_id}).first()
+    found = _decode(row) if row is not None else None
+    _check_visible(actor, found[0] if found else None, task_id)
+    return found
+
+
+def _check_visible(actor: Actor, task: TaskRow | None, task_id: int) -> TaskRow:
     if task is None:
         raise NotFound(f"task {task_id} not found")
     theirs = can_see_task(actor, task.assignee, task.candidate_groups) or \
@@ -113,58 +130,66 @@ def _visible_task(session: Session, actor: Actor, task_id: int) -> Task:
 
 def claim(ctx, actor: Actor, task_id: int) -> dict:
     with ctx.unit() as session:
-        task = _open_task(session, actor, task_id)
+        found = _open_task(session, actor, task_id)
+        task = found[0]
         if task.assignee not in (None, actor.username):
             raise Conflict(f"task {task_id} is already claimed by {task.assignee}")
         require(can_work_task(actor, None, task.candidate_groups), "claim this task")
         _set_assignee(session, task, None, actor.username, actor, "task_claimed")
-        return _items(ctx, session, [task])[0]
+        return _items(ctx, session, [found])[0]
 
 
 def unclaim(ctx, actor: Actor, task_id: int) -> dict:
     with ctx.unit() as session:
-        task = _open_task(session, actor, task_id)
+        found = _open_task(session, actor, task_id)
+        task = found[0]
         require(task.assignee == actor.username or can_operate(actor), "unclaim this task")
         _set_assignee(session, task, task.assignee, None, actor, "task_unclaimed")
-        return _items(ctx, session, [task])[0]
+        return _items(ctx, session, [found])[0]
 
 
 def assign(ctx, actor: Actor, task_id: int, username: str) -> dict:
     require(can_operate(actor), "assign tasks")
     with ctx.unit() as session:
-        task = _open_task(session, actor, task_id)
-        if session.scalar(select(User.id).where(User.username == username)) is None:
+        found = _open_task(session, actor, task_id)
+        if session.connection().execute(_USER, {"username": username}).first() is None:
             raise NotFound(f"user {username} not found")
-        _set_assignee(session, task, task.assignee, username, actor, "task_assigned")
-        return _items(ctx, session, [task])[0]
+        _set_assignee(session, found[0], found[0].assignee, username, actor, "task_assigned")
+        return _items(ctx, session, [found])[0]
 
 
-def _open_task(session: Session, actor: Actor, task_id: int) -> Task:
-    task = _visible_task(session, actor, task_id)
-    if task.status != TaskStatus.OPEN:
-        raise Conflict(f"task {task_id} is {task.status}")
-    return task
+def _open_task(session: Session, actor: Actor, task_id: int):
+    found = _one(session, actor, task_id)
+    if found[0].status != TaskStatus.OPEN:
+        raise Conflict(f"task {task_id} is {found[0].status}")
+    return found
 
 
-def _set_assignee(session, task: Task, expected, assignee, actor: Actor, kind: str) -> None:
-    result = session.execute(
-        update(Task).where(Task.id == task.id, Task.status == TaskStatus.OPEN,
-                           Task.assignee.is_(None) if expected is None
-                           else Task.assignee == expected)
-        .values(assignee=assignee).execution_options(synchronize_session=False))
+def _set_assignee(session, task: TaskRow, expected, assignee, actor: Actor, kind: str) -> None:
+    result = session.connection().execute(
+        _assign_where(expected is None), {"task_id": task.id, "expected": expected,
+                                          "new_assignee": assignee})
     if result.rowcount != 1:
         raise Conflict(f"task {task.id} changed meanwhile; reload it")
     task.assignee = assignee
-    repo.add_event(session, task.instance_id, actor.username, kind, task_id=task.id,
-                   name=task.name, assignee=assignee)
+    event_log.add(session, task.instance_id, actor.username, kind, task_id=task.id,
+                  name=task.name, assignee=assignee)
+
+
+@lru_cache(maxsize=2)
+def _assign_where(unassigned: bool):
+    """The assignee changes only from what the caller saw (none, or `expected`)."""
+    return _ASSIGN.where(_TASK.c.assignee.is_(None) if unassigned
+                         else _TASK.c.assignee == bindparam("expected"))
 
 
 def complete(ctx, actor: Actor, task_id: int, data) -> dict:
     with ctx.unit() as session:
-        instance = repo.lock_instance_of_task(session, task_id)
+        instance = instance_rows.lock_of_task(session, task_id)
         # read under the lock, so current: the task and its instance's open tasks, at once
-        rows = repo.open_tasks(session, instance.id, also=task_id) if instance else []
-        task = _visible_task(session, actor, task_id)  # loaded above: no query
+        rows = task_rows.open_of(session, instance.id, also=task_id) if instance else []
+        task = _check_visible(actor, next((t for t in rows if t.id == task_id), None),
+                              task_id)
         open_tasks = [t for t in rows if t.status == TaskStatus.OPEN]
         jobs, summary = _complete_locked(ctx, session, actor, instance, task, data, open_tasks)
     ctx.dispatcher.dispatch(jobs)
@@ -183,10 +208,9 @@ def _complete_locked(ctx, session, actor, instance, task, data, open_tasks):
     forms.validate(schema, data)
     snap = ctx.engine.complete_user_task(process_spec(ctx, definition), instance.state,
                                          task.spiff_task_id, data)
-    task.status, task.completed_at = TaskStatus.COMPLETED, utcnow()
-    task.completed_by, task.data = actor.username, data
-    repo.add_event(session, instance.id, actor.username, "task_completed", task_id=task.id,
-                   name=task.name)
+    task_rows.complete(session, task, actor.username, data, utcnow())
+    event_log.add(session, instance.id, actor.username, "task_completed", task_id=task.id,
+                  name=task.name)
     jobs = progress.apply(ctx, session, instance, snap, actor.username, done=task,
                           open_tasks=open_tasks,
                           cause={"task": task.name, "task_id": task.id, "data": data})

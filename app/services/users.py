@@ -9,7 +9,7 @@ from functools import lru_cache
 
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from app.domain.access import Actor
@@ -75,17 +75,22 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+_USERS, _TOKENS = User.__table__, ApiToken.__table__
+_TOKEN_USER = select(_USERS.c.username, _USERS.c.role, _USERS.c.groups, _USERS.c.active) \
+    .select_from(_USERS.join(_TOKENS, _TOKENS.c.user_id == _USERS.c.id)) \
+    .where(_TOKENS.c.token_hash == bindparam("digest"))
+
+
 def actor_for_token(ctx, token: str) -> Actor:
     """The actor of an API token. Known tokens are remembered for `caches.TOKEN_TTL_SECONDS`
-    in this process (no transaction per request): a revoked token, a deactivated user or
+    in this process (no statement per request): a revoked token, a deactivated user or
     new groups take effect within that time."""
     digest = _digest(token)
     actor = ctx.tokens.get(digest)
     if actor is not None:
         return actor
-    with ctx.unit() as session:
-        user = session.scalar(select(User).join(ApiToken, ApiToken.user_id == User.id)
-                              .where(ApiToken.token_hash == digest))
+    with ctx.read() as session:
+        user = session.connection().execute(_TOKEN_USER, {"digest": digest}).first()
     if user is None or not user.active:
         raise Unauthenticated("invalid or revoked API token")
     actor = _actor(user)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from app.domain.access import Actor, can_see_task
-from app.persistence import repo
-from app.persistence.models import Incident, ProcessDefinition, ProcessInstance, Task
+from app.persistence import repo, task_rows
+from app.persistence.models import ProcessDefinition
 
 from .forms import with_enums
 
 
-def instance_summary(instance: ProcessInstance, version: int | None = None) -> dict:
+def instance_summary(instance, version: int | None = None) -> dict:
+    """`instance`: an InstanceRow, or any object with its fields (an ORM ProcessInstance)."""
     return {
         "id": instance.id, "process_key": instance.process_key, "version": version,
         "business_key": instance.business_key, "status": instance.status,
@@ -19,12 +20,12 @@ def instance_summary(instance: ProcessInstance, version: int | None = None) -> d
     }
 
 
-def instance_detail(session: Session, instance: ProcessInstance, definition: ProcessDefinition,
-                    variables: dict, actor: Actor, open_tasks: list[Task] | None = None,
-                    open_incidents: list[Incident] | None = None) -> dict:
+def instance_detail(session: Session, instance, definition: ProcessDefinition,
+                    variables: dict, actor: Actor, open_tasks: list | None = None,
+                    open_incidents: list | None = None) -> dict:
     """`open_tasks` / `open_incidents`: the instance's, when the caller already has them."""
     if open_tasks is None:
-        open_tasks = repo.open_tasks(session, instance.id)
+        open_tasks = task_rows.open_of(session, instance.id)
     if open_incidents is None:
         open_incidents = repo.open_incidents(session, instance.id)
     tasks = [t for t in sorted(open_tasks, key=lambda t: t.id)
@@ -38,7 +39,7 @@ def instance_detail(session: Session, instance: ProcessInstance, definition: Pro
     }
 
 
-def task_item(task: Task, forms: dict | None, sla: dict | None = None) -> dict:
+def task_item(task, forms: dict | None, sla: dict | None = None) -> dict:
     return {
         "sla": sla,
         "id": task.id, "name": task.name, "title": task.title, "instance_id": task.instance_id,
@@ -51,14 +52,14 @@ def task_item(task: Task, forms: dict | None, sla: dict | None = None) -> dict:
     }
 
 
-def form_of(task: Task, forms: dict | None) -> dict | None:
+def form_of(task, forms: dict | None) -> dict | None:
     if not task.form_key or forms is None or task.form_key not in forms:
         return None
     return {"schema": with_enums(forms[task.form_key], task.form_enums),
             "ui_schema": forms.get(task.ui_form_key or "", {})}
 
 
-def incident_item(incident: Incident) -> dict:
+def incident_item(incident) -> dict:
     return {
         "id": incident.id, "instance_id": incident.instance_id, "job_id": incident.job_id,
         "element_id": incident.element_id, "message": incident.message,

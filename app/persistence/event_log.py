@@ -1,0 +1,26 @@
+"""The append-only history of instances: entries are gathered by the unit of work and written
+together, in one multi-row INSERT, just before it commits (`db.session_scope`)."""
+
+from __future__ import annotations
+
+from sqlalchemy import insert
+from sqlalchemy.orm import Session
+
+from .models import Event, utcnow
+
+TABLE = Event.__table__
+_INSERT = insert(TABLE)
+_PENDING = "event_log.pending"  # session.info key: entries not written yet
+
+
+def add(session: Session, instance_id: int, actor: str | None, kind: str, **detail) -> None:
+    session.info.setdefault(_PENDING, []).append(
+        {"instance_id": instance_id, "at": utcnow(), "actor": actor, "kind": kind,
+         "detail": detail})
+
+
+def flush(session: Session) -> None:
+    """Write the gathered entries, in the order they were added."""
+    pending = session.info.pop(_PENDING, None)
+    if pending:
+        session.connection().execute(_INSERT, pending)
