@@ -46,8 +46,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--web-workers", type=int, default=2 * (os.cpu_count() or 1) + 1,
                         help="gunicorn workers (default 2*cores+1, as `clientconnect serve`)")
     parser.add_argument("--web-threads", type=int, default=1)
-    parser.add_argument("--inbox-sort", default="priority",
-                        help="sort of the scenario-4 inbox (sla_risk once the API has it)")
+    parser.add_argument("--inbox-sort", default="sla_risk",
+                        choices=["sla_risk", "priority", "due_at", "created_at"],
+                        help="sort of the scenario-4 inbox (default: SLA risk, the agents' own)")
     parser.add_argument("--pg-synchronous-commit", default="on", choices=["on", "off"],
                         help="off: no WAL flush wait per commit on the bench database (shows "
                              "what the disk's fsync costs; not the app's durable default)")

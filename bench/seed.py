@@ -39,9 +39,10 @@ def copy_rows(conn: psycopg.Connection, table: str, columns: tuple[str, ...],
 INSTANCE_COLS = ("id", "definition_id", "process_key", "business_key", "status", "state",
                  "version", "started_at", "started_by")
 TASK_COLS = ("id", "instance_id", "spiff_task_id", "name", "title", "process_key",
-             "candidate_groups", "assignee", "priority", "due_at", "form_key", "ui_form_key",
-             "status", "created_at", "sla_calendar", "sla_minutes", "sla_base",
+             "candidate_groups", "single_group", "assignee", "priority", "due_at", "form_key",
+             "ui_form_key", "status", "created_at", "sla_calendar", "sla_minutes", "sla_base",
              "sla_frozen_share")
+TASK_GROUP_COLS = ("task_id", "group_name", "priority", "created_at")
 JOB_COLS = ("instance_id", "kind", "spiff_task_id", "element_id", "payload", "status", "due_at",
             "attempts", "max_attempts", "created_at")
 EVENT_COLS = ("instance_id", "at", "actor", "kind", "detail")
@@ -79,6 +80,13 @@ def add_definitions(conn: psycopg.Connection, keys: list[str], like: str) -> dic
             (key, src[0], src[1], src[2], src[3], json.dumps(src[4]), json.dumps(src[5]),
              src[6], now())).fetchone()[0]
     return ids
+
+
+def task_group_row(task: tuple, group: str) -> tuple:
+    """The task_group row of a TASK_COLS task row offered to several groups, as the app
+    writes it (the task's sort keys copied)."""
+    values = dict(zip(TASK_COLS, task, strict=True))
+    return (values["id"], group, values["priority"], values["created_at"])
 
 
 def add_users(conn: psycopg.Connection, users: list[tuple[str, str, list[str]]],

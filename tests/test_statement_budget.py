@@ -217,3 +217,16 @@ def test_an_idle_connection_is_pinged_and_a_dead_one_replaced(pg_schema_url, mon
         assert pings
     finally:
         engine.dispose()
+
+
+def test_postgresql_plans_each_statement_with_its_values(pg_schema_url):
+    """Prepared statements keep their parse but never switch to a generic plan (see
+    db._postgres_settings): the inbox's index-range searches depend on the bound values."""
+    engine = db.make_engine(pg_schema_url)
+    try:
+        for _ in range(2):  # a fresh connection and a pooled one
+            with engine.connect() as conn:
+                assert conn.execute(text("SHOW plan_cache_mode")).scalar() == \
+                    "force_custom_plan"
+    finally:
+        engine.dispose()

@@ -29,9 +29,19 @@ def make_engine(database_url: str) -> Engine:
     # connections busy and lets the others idle out.
     engine = create_engine(database_url, pool_size=10, max_overflow=20,
                            pool_recycle=RECYCLE_SECONDS, pool_use_lifo=True)
+    event.listen(engine, "connect", _postgres_settings)
     event.listen(engine, "checkin", _mark_idle)
     event.listen(engine, "checkout", _ping_if_idle(engine))
     return engine
+
+
+def _postgres_settings(dbapi_connection, _record) -> None:
+    """psycopg prepares a statement after a few runs, and PostgreSQL then may switch it to a
+    generic plan made without the bound values: for the inbox's index-range searches that
+    plan scans instead of seeking (230 ms instead of 13 at 200,000 tasks). Every execution
+    is planned with its values; the parse is still saved."""
+    dbapi_connection.execute("SET plan_cache_mode = force_custom_plan")
+    dbapi_connection.commit()
 
 
 RECYCLE_SECONDS = 1800

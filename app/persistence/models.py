@@ -170,14 +170,20 @@ class Task(Base):
 
 
 class TaskGroup(Base):
-    """One row per candidate group of an OPEN task: the indexed path of the group inbox."""
+    """One row per candidate group of an OPEN task offered to several groups (a task with
+    one group keeps it in Task.single_group), with the task's sort keys: each group's shared
+    tasks are one index range in inbox order."""
 
     __tablename__ = "task_group"
-    __table_args__ = (Index("ix_task_group_group", "group_name", "task_id"),)
+    __table_args__ = (
+        Index("ix_task_group_group", "group_name", "priority", "created_at", "task_id"),
+    )
     task_id: Mapped[int] = mapped_column(
         ForeignKey("task.id", ondelete="CASCADE"), primary_key=True
     )
     group_name: Mapped[str] = mapped_column(String(150), primary_key=True)
+    priority: Mapped[int] = mapped_column(default=3)  # the task's, kept equal
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)  # the task's
 
 
 class Job(Base):

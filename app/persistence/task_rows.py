@@ -68,6 +68,13 @@ _CANCEL = update(TABLE).where(TABLE.c.id.in_(bindparam("ids", expanding=True))) 
     .values(status=TaskStatus.CANCELLED, completed_at=bindparam("at"))
 _ADD_GROUPS = insert(GROUPS)
 _DROP_GROUPS = delete(GROUPS).where(GROUPS.c.task_id.in_(bindparam("ids", expanding=True)))
+_RAISE = update(TABLE).where(
+    TABLE.c.instance_id.in_(bindparam("instances", expanding=True)), _OPEN,
+    TABLE.c.priority > bindparam("rank")).values(priority=bindparam("rank"))
+_RAISE_GROUPS = update(GROUPS).where(
+    GROUPS.c.task_id.in_(select(TABLE.c.id).where(
+        TABLE.c.instance_id.in_(bindparam("instances", expanding=True)), _OPEN)),
+    GROUPS.c.priority > bindparam("rank")).values(priority=bindparam("rank"))
 
 
 def row_of(found) -> TaskRow:
@@ -98,7 +105,8 @@ def insert_rows(session: Session, rows: list[TaskRow]) -> None:
     ids = session.connection().execute(_INSERT, values).scalars().all()
     for row, new_id in zip(rows, ids, strict=True):
         row.id = new_id
-    groups = [{"task_id": row.id, "group_name": group}
+    groups = [{"task_id": row.id, "group_name": group, "priority": row.priority,
+               "created_at": row.created_at}
               for row in rows if row.shared for group in row.candidate_groups]
     if groups:
         session.connection().execute(_ADD_GROUPS, groups)
@@ -119,6 +127,14 @@ def cancel(session: Session, tasks: list[TaskRow], at: datetime) -> None:
     for task in tasks:
         task.status, task.completed_at = TaskStatus.CANCELLED, at
     session.connection().execute(_CANCEL, {"ids": [t.id for t in tasks], "at": at})
+
+
+def raise_priority(session: Session, instance_ids: list[int], rank: int) -> None:
+    """The open tasks of these instances get at least priority `rank` (1 = most urgent),
+    their task_group rows too."""
+    params = {"instances": instance_ids, "rank": rank}
+    session.connection().execute(_RAISE, params)
+    session.connection().execute(_RAISE_GROUPS, params)
 
 
 def drop_groups(session: Session, tasks: list[TaskRow]) -> None:

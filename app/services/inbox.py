@@ -21,7 +21,19 @@ import operator
 from dataclasses import dataclass
 from functools import lru_cache
 
-from sqlalchemy import Float, and_, bindparam, false, func, not_, or_, select, true, union_all
+from sqlalchemy import (
+    Float,
+    Integer,
+    and_,
+    bindparam,
+    false,
+    func,
+    not_,
+    or_,
+    select,
+    true,
+    union,
+)
 
 from app.domain.access import Actor, sees_all_tasks
 from app.domain.states import Role, TaskStatus
@@ -115,18 +127,17 @@ def statements(shape: Shape):
     """(count, page) statements of a search shape."""
     keys = order_keys(shape)
     if shape.scoped:
-        scopes = [[TASK.c.status == TaskStatus.OPEN, *scope, *_filters(shape)]
-                  for scope in _scopes(shape)]
+        scopes = _scopes(shape, keys)
         if not scopes:
             return select(func.count()).where(false()), select(*PAGE_COLUMNS).where(false())
-        counts = [select(func.count()).select_from(TASK).where(*scope).scalar_subquery()
-                  for scope in scopes]
-        return select(functools.reduce(operator.add, counts)), _merged_page(scopes, keys)
+        counts = [count.scalar_subquery() for _, count in scopes if count is not None]
+        return (select(functools.reduce(operator.add, counts)),
+                _merged_page([first for first, _ in scopes], keys))
     where = [_visible(shape), *_filters(shape)]
     count = select(func.count()).select_from(TASK).where(*where)
     page = with_context(select(*PAGE_COLUMNS), TASK).where(*where) \
         .order_by(*(way(expr) for expr, way in keys)).offset(bindparam("offset")) \
-        .limit(bindparam("limit"))
+        .limit(bindparam("limit", type_=Integer))
     return count, page
 
 
@@ -139,7 +150,8 @@ def _filters(shape: Shape) -> list:
     if shape.process_key:
         found.append(TASK.c.process_key == bindparam("process_key"))
     if shape.group and not shape.scoped:
-        found.append(offered_to(bindparam("group_list", expanding=True)))
+        found.append(and_(TASK.c.status == TaskStatus.OPEN,
+                          offered_to(bindparam("group_list", expanding=True))))
     return found
 
 
@@ -158,49 +170,75 @@ def _visible(shape: Shape):
 
 
 def offered_to(groups):
-    """Whether an open task is offered to one of the groups (never NULL, so NOT works)."""
+    """Whether an open task is offered to one of the groups (never NULL, so NOT works): its
+    single group is one of them, or it is shared and has a task_group row of one of them."""
     return or_(and_(TASK.c.single_group.is_not(None), TASK.c.single_group.in_(groups)),
                and_(TASK.c.single_group.is_(None), TASK.c.id.in_(
                    select(GROUPS.c.task_id).where(GROUPS.c.group_name.in_(groups)))))
 
 
-def _scopes(shape: Shape) -> list[list]:
-    """Disjoint condition lists whose union is what the asker may see of the open tasks."""
+def _scopes(shape: Shape, keys: tuple) -> list[tuple]:
+    """Disjoint parts of what the asker may see of the open tasks, each (its first
+    `window` tasks by the keys, its count or None when another part counts it)."""
     me = bindparam("me")
     kind = shape.visible
     if kind == "group":
-        return _by_group(1)
+        return _by_group(shape, keys, 1)
     if kind == "all":
-        return [[]]
+        return [_part(shape, keys, [])]
     if kind == "none":
         return []
     if kind == "mine_in_group":
-        return [[TASK.c.assignee == me, offered_to(bindparam("group_list", expanding=True))]]
+        return [_part(shape, keys, [TASK.c.assignee == me, offered_to(
+            bindparam("groups", expanding=True))])]
     if kind == "mine":
-        return [[TASK.c.assignee == me]]
+        return [_part(shape, keys, [TASK.c.assignee == me])]
     groups = bindparam("groups", expanding=True)
-    return _by_group(shape.groups) + [[TASK.c.assignee == me, not_(offered_to(groups))]]
+    return _by_group(shape, keys, shape.groups) + \
+        [_part(shape, keys, [TASK.c.assignee == me, not_(offered_to(groups))])]
 
 
-def _by_group(n: int) -> list[list]:
-    """The open tasks offered to the groups g0..: those with one group, group by group;
-    those with several (or a NULL single_group, whatever the cause) through task_group."""
-    groups = bindparam("groups", expanding=True)
-    return [[TASK.c.single_group == bindparam(f"g{i}")] for i in range(n)] + \
-        [[TASK.c.single_group.is_(None), TASK.c.id.in_(
-            select(GROUPS.c.task_id).where(GROUPS.c.group_name.in_(groups)))]]
+def _part(shape: Shape, keys: tuple, conditions: list) -> tuple:
+    """A part read from the task table alone (single-group ranges, the asker's own...)."""
+    where = [TASK.c.status == TaskStatus.OPEN, *conditions, *_filters(shape)]
+    return (_first(select(TASK.c.id), keys, where),
+            select(func.count()).select_from(TASK).where(*where))
 
 
-def _merged_page(scopes: list[list], keys: tuple):
-    """The tasks of the page: each scope's first offset + limit by the keys, merged."""
+def _by_group(shape: Shape, keys: tuple, n: int) -> list[tuple]:
+    """The open tasks offered to the groups g0..g(n-1): per group, its single-group tasks
+    (a range of ix_task_single_group) and its shared tasks (a range of ix_task_group_group,
+    whose rows carry the sort keys and exist only while the task is open). A task shared by
+    two of the groups is in both ranges: the merge drops the copy, the count counts it once."""
+    singles = [_part(shape, keys, [TASK.c.single_group == bindparam(f"g{i}")])
+               for i in range(n)]
+    shared = select(TASK.c.id).select_from(GROUPS.join(TASK, TASK.c.id == GROUPS.c.task_id))
+    shared_keys = tuple((_SHARED_KEYS.get(expr, expr), way) for expr, way in keys)
+    firsts = [(_first(shared, shared_keys, [GROUPS.c.group_name == bindparam(f"g{i}"),
+                                            *_filters(shape)]), None) for i in range(n)]
+    count = select(func.count(GROUPS.c.task_id.distinct())).select_from(
+        GROUPS.join(TASK, TASK.c.id == GROUPS.c.task_id) if shape.process_key else GROUPS
+    ).where(GROUPS.c.group_name.in_(bindparam("groups", expanding=True)), *_filters(shape))
+    return singles + firsts[:-1] + [(firsts[-1][0], count)]
+
+
+_SHARED_KEYS = {TASK.c.priority: GROUPS.c.priority, TASK.c.created_at: GROUPS.c.created_at,
+                TASK.c.id: GROUPS.c.task_id}  # the copies task_group keeps, in its index
+
+
+def _first(query, keys: tuple, where: list):
+    """The part's first `window` tasks: their ids and sort keys (labelled k0, k1...)."""
+    return query.add_columns(*(expr.label(f"k{i}") for i, (expr, _) in enumerate(keys))) \
+        .where(*where).order_by(*(way(expr) for expr, way in keys)) \
+        .limit(bindparam("window", type_=Integer)).subquery()
+
+
+def _merged_page(firsts: list, keys: tuple):
+    """The tasks of the page: the parts' first tasks merged (a task two parts hold once)."""
     labels = [f"k{i}" for i in range(len(keys))]
-    firsts = [select(TASK.c.id, *(expr.label(name) for (expr, _), name in zip(keys, labels,
-                                                                              strict=True)))
-              .where(*scope).order_by(*(way(expr) for expr, way in keys))
-              .limit(bindparam("window")).subquery() for scope in scopes]
-    merged = union_all(*(select(first) for first in firsts)).subquery()
+    merged = union(*(select(first) for first in firsts)).subquery()
     chosen = select(merged).order_by(*_by_labels(merged, keys, labels)) \
-        .offset(bindparam("offset")).limit(bindparam("limit")).subquery()
+        .offset(bindparam("offset")).limit(bindparam("limit", type_=Integer)).subquery()
     return with_context(select(*PAGE_COLUMNS), TASK.join(chosen, TASK.c.id == chosen.c.id)) \
         .order_by(*_by_labels(chosen, keys, labels))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from app.domain.states import JobKind, JobStatus, TaskStatus
+from app.persistence import task_rows
 from app.persistence.crm import CaseInstance, Customer, SupportCase
 from app.persistence.models import Job, Task, User, utcnow
 
@@ -48,8 +49,9 @@ def _raise_priority(session, case: SupportCase, rank) -> None:
     if not isinstance(rank, int):
         return
     case.priority = f"P{rank}"
-    for task in _open_tasks(session, case):
-        task.priority = min(task.priority, rank)
+    instances = session.scalars(select(CaseInstance.instance_id).where(
+        CaseInstance.case_id == case.id)).all()
+    task_rows.raise_priority(session, list(instances), rank)
 
 
 def _open_tasks(session, case: SupportCase) -> list[Task]:

@@ -41,7 +41,7 @@ def search(ctx, actor: Actor, *, mine=False, candidate_group=None, process_key=N
     shape = _shape(ctx, actor, sort, mine, candidate_group, process_key, instance_id, status)
     count, query = inbox.statements(shape)
     offset = (page - 1) * per_page
-    params = {"me": actor.username, "groups": sorted(actor.groups), "status": status,
+    params = {"me": actor.username, "status": status,
               "instance_id": instance_id, "process_key": process_key,
               "group_list": [candidate_group], "offset": offset, "limit": per_page,
               "window": offset + per_page, **_group_params(shape, actor, candidate_group),
@@ -74,10 +74,11 @@ def _shape(ctx, actor: Actor, sort: str, mine: bool, group, process_key, instanc
 
 
 def _group_params(shape: inbox.Shape, actor: Actor, group: str | None) -> dict:
-    """g0, g1...: the groups whose single-group ranges a scoped search reads."""
-    groups = [group] if shape.visible == "group" else sorted(actor.groups)[:shape.groups]
-    extra = {"groups": [group]} if shape.visible == "group" else {}
-    return {**{f"g{i}": name for i, name in enumerate(groups)}, **extra}
+    """`groups`, and g0, g1...: the groups a scoped search reads, one by one."""
+    if shape.visible in ("group", "mine_in_group"):
+        return {"groups": [group], "g0": group}
+    groups = sorted(actor.groups)
+    return {"groups": groups, **{f"g{i}": name for i, name in enumerate(groups)}}
 
 
 def _counted(found: list, offset: int, per_page: int) -> bool:

@@ -1,15 +1,17 @@
 """Scenario 4: the inbox at 200,000 open tasks over 50 groups and 500 agents (PostgreSQL).
 
 Seeded with COPY: 5 process keys (copies of the approval definition, so tasks carry its
-forms), one instance per task, one candidate group per task (uniform), 40% of the tasks
-assigned to a member of their group, 500 agents in two groups each. Every task works for a
-support case of its own (support_case + case_instance rows) with the SLA figures the app
-stores (`app.services.sla.refresh`, copied onto the task as `sla.stamp_tasks` does): priority
-rank 1-5 with its target, 80% on the business-hours calendar and 20% 7x24, shares consumed
-spread over 0-160%, 10% with an earlier pause, 8% waiting for the customer (frozen), 2%
-resolved (frozen), 1% without a target yet. Then, from one client process: page 1 (50 items)
-of an agent's inbox sorted by `--inbox-sort` (default sla_risk), and an operator's filtered
-search (?process_key=&candidate_group=&sort=).
+forms), one instance per task, one candidate group per task (uniform; 10% of the tasks are
+shared by two groups and get task_group rows, the others only `single_group`, as the app
+writes them), 40% of the tasks assigned to a member of their (first) group, 500 agents in
+two groups each. Every task works for a support case of its own (support_case +
+case_instance rows) with the SLA figures the app stores (`app.services.sla.refresh`, copied
+onto the task as `sla.stamp_tasks` does): priority rank 1-5 with its target, 80% on the
+business-hours calendar and 20% 7x24, shares consumed spread over 0-160%, 10% with an
+earlier pause, 8% waiting for the customer (frozen), 2% resolved (frozen), 1% without a
+target yet. Then, from one client process: page 1 (50 items) of an agent's inbox sorted by
+`--inbox-sort` (default sla_risk), and an operator's filtered search
+(?process_key=&candidate_group=&sort=).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from . import Bench, scenario
 
 KEYS = [f"inbox_p{k}" for k in range(5)]
 SAMPLED_AGENTS = 20
+SHARED = 0.10  # share of tasks offered to two groups (task_group rows, as the app writes)
 STATE = b"x\x9c\x03\x00\x00\x00\x00\x01"  # zlib of b"": the inbox never loads the state
 CALENDARS = {"default": BusinessCalendar.default(), "7x24": BusinessCalendar.always()}
 TARGETS = {1: 240, 2: 480, 3: 960, 4: 1440, 5: 2400}  # business minutes per priority rank
@@ -66,9 +69,10 @@ def inbox(bench: Bench) -> None:
         res.add_ms("s4.operator_search", f"S4 operator search process_key+group (sort={sort})",
                    got.samples.get("operator", []), targets={95: ("<=", 20.0)})
     with stack.connect() as conn:
-        res.extra["s4_visible_per_agent"] = conn.execute(
-            "SELECT avg(c) FROM (SELECT count(*) c FROM task_group GROUP BY group_name) g"
-        ).fetchone()[0]
+        res.extra["s4_tasks_per_group"] = conn.execute(
+            "SELECT avg(c) FROM (SELECT g, count(*) c FROM (SELECT single_group g FROM task "
+            "WHERE single_group IS NOT NULL UNION ALL SELECT group_name FROM task_group) o "
+            "GROUP BY g) per_group").fetchone()[0]
 
 
 def _seed(stack, n_tasks: int, n_groups: int, n_agents: int) -> list[str]:
@@ -96,12 +100,13 @@ def _seed(stack, n_tasks: int, n_groups: int, n_agents: int) -> list[str]:
             for cid, iid in zip(cids, iids, strict=True)))
         seed.copy_rows(conn, "case_instance", ("instance_id", "case_id"),
                        zip(iids, cids, strict=True))
-        task_groups = [rng.choice(groups) for _ in range(n_tasks)]
-        seed.copy_rows(conn, "task", seed.TASK_COLS, (
-            _task(rng, tid, key, group, members[group], case, at)
-            for tid, key, group, case in zip(tids, keys, task_groups, cases, strict=True)))
-        seed.copy_rows(conn, "task_group", ("task_id", "group_name"),
-                       zip(tids, task_groups, strict=True))
+        offered = [_offered(rng, groups) for _ in range(n_tasks)]
+        rows = [_task(rng, tid, key, names, members, case, at)
+                for tid, key, names, case in zip(tids, keys, offered, cases, strict=True)]
+        seed.copy_rows(conn, "task", seed.TASK_COLS, rows)
+        seed.copy_rows(conn, "task_group", seed.TASK_GROUP_COLS, (  # as the app: shared only
+            seed.task_group_row(row, name) for row, names in zip(rows, offered, strict=True)
+            if len(names) > 1 for name in names))
         seed.copy_rows(conn, "event", seed.EVENT_COLS, (seed.started_event(iid, at)
                                                         for iid in iids))
         for table in TABLES:  # as autovacuum would leave them: statistics, visibility map
@@ -219,11 +224,18 @@ def _json(value) -> str | None:
     return None if value is None else json.dumps(value)
 
 
-def _task(rng, tid, key, group, members, case: CaseFacts, at) -> tuple:
-    assignee = rng.choice(members) if members and rng.random() < 0.4 else None
+def _offered(rng, groups: list[str]) -> list[str]:
+    """The candidate groups of a task: one (90%) or two (10%, a shared task)."""
+    return rng.sample(groups, 2 if rng.random() < SHARED else 1)
+
+
+def _task(rng, tid, key, names: list[str], members: dict, case: CaseFacts, at) -> tuple:
+    people = members[names[0]]
+    assignee = rng.choice(people) if people and rng.random() < 0.4 else None
     created = case.created_at + (at - case.created_at) * rng.random()
     due = at + timedelta(hours=rng.uniform(-48, 96))
     return (tid, case.instance_id, str(uuid.UUID(int=rng.getrandbits(128))), case.task_name,
-            f"Caso {case.id}", key, json.dumps([group]), assignee, case.rank, due,
+            f"Caso {case.id}", key, json.dumps(names), names[0] if len(names) == 1 else None,
+            assignee, case.rank, due,
             "approval_amount.schema.json", "approval_amount.uischema.json", "open", created,
             case.calendar, case.sla_minutes, case.sla_base, case.sla_frozen_share)

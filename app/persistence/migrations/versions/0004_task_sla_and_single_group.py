@@ -2,8 +2,10 @@
 
 The SLA figures of a task's support case (calendar, target, base, frozen share) copied onto
 the task, so the SLA-risk order needs no join; the task's candidate group when it has exactly
-one, so a group's inbox is one index range in page order (ix_task_single_group); the
-operators' process index carries the SLA figures too. Existing tasks are filled in.
+one, so a group's inbox is one index range in page order (ix_task_single_group) and only
+tasks with several groups keep task_group rows, which carry the task's priority and creation
+time so each group's shared tasks are one index range in inbox order too; the operators'
+process index carries the SLA figures too. Existing tasks are filled in.
 
 Revision ID: 0004
 Revises: 0003
@@ -37,6 +39,12 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("sla_base", sa.Double(), nullable=True))
         batch_op.add_column(sa.Column("sla_frozen_share", sa.Double(), nullable=True))
         batch_op.drop_index("ix_task_process_status")
+    with op.batch_alter_table("task_group", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("priority", sa.Integer(), nullable=False,
+                                      server_default="3"))
+        batch_op.add_column(sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
+                                      server_default=sa.func.current_timestamp()))
+        batch_op.drop_index("ix_task_group_group")
     _fill()
     with op.batch_alter_table("task", schema=None) as batch_op:
         batch_op.create_index(
@@ -45,12 +53,22 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_task_single_group", ["single_group", "status", "priority", "created_at", "id"],
             unique=False, postgresql_include=["process_key", "due_at", *SLA_INCLUDE])
+    with op.batch_alter_table("task_group", schema=None) as batch_op:
+        batch_op.alter_column("priority", server_default=None)
+        batch_op.alter_column("created_at", server_default=None)
+        batch_op.create_index("ix_task_group_group",
+                              ["group_name", "priority", "created_at", "task_id"], unique=False)
 
 
 def _fill() -> None:
     first = FIRST_GROUP[op.get_bind().dialect.name]
     op.execute(f"UPDATE task SET single_group = {first} "
                "WHERE json_array_length(candidate_groups) = 1")
+    op.execute("DELETE FROM task_group WHERE task_id IN "
+               "(SELECT id FROM task WHERE single_group IS NOT NULL)")
+    op.execute("UPDATE task_group SET "
+               "priority = (SELECT priority FROM task WHERE task.id = task_group.task_id), "
+               "created_at = (SELECT created_at FROM task WHERE task.id = task_group.task_id)")
     case_of_task = ("SELECT {column} FROM support_case JOIN case_instance "
                     "ON case_instance.case_id = support_case.id "
                     "WHERE case_instance.instance_id = task.instance_id")
@@ -61,6 +79,13 @@ def _fill() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("task_group", schema=None) as batch_op:
+        batch_op.drop_index("ix_task_group_group")
+        batch_op.drop_column("created_at")
+        batch_op.drop_column("priority")
+        batch_op.create_index("ix_task_group_group", ["group_name", "task_id"], unique=False)
+    op.execute("INSERT INTO task_group (task_id, group_name) SELECT id, single_group FROM task "
+               "WHERE single_group IS NOT NULL AND status = 'open'")
     with op.batch_alter_table("task", schema=None) as batch_op:
         batch_op.drop_index("ix_task_single_group")
         batch_op.drop_index("ix_task_process_status")
