@@ -42,7 +42,7 @@ TASK_COLS = ("id", "instance_id", "spiff_task_id", "name", "title", "process_key
              "candidate_groups", "single_group", "assignee", "priority", "due_at", "form_key",
              "ui_form_key", "status", "created_at", "sla_calendar", "sla_minutes", "sla_base",
              "sla_frozen_share")
-TASK_GROUP_COLS = ("task_id", "group_name", "priority", "created_at")
+TASK_GROUP_COLS = ("task_id", "group_name", "priority", "created_at", "process_key")
 JOB_COLS = ("instance_id", "kind", "spiff_task_id", "element_id", "payload", "status", "due_at",
             "attempts", "max_attempts", "created_at")
 EVENT_COLS = ("instance_id", "at", "actor", "kind", "detail")
@@ -86,7 +86,8 @@ def task_group_row(task: tuple, group: str) -> tuple:
     """The task_group row of a TASK_COLS task row offered to several groups, as the app
     writes it (the task's sort keys copied)."""
     values = dict(zip(TASK_COLS, task, strict=True))
-    return (values["id"], group, values["priority"], values["created_at"])
+    return (values["id"], group, values["priority"], values["created_at"],
+            values["process_key"])
 
 
 def add_users(conn: psycopg.Connection, users: list[tuple[str, str, list[str]]],

@@ -81,6 +81,19 @@ def test_candidate_group_filter_finds_single_and_shared_tasks(as_user, review):
     assert _inbox(as_user["bruno"], "&candidate_group=sales")["items"] == []
 
 
+def test_an_operator_filters_groups_by_process(as_user, review):
+    shared = _start(as_user, "review", 1)
+    single = _start(as_user, "approval", 3)
+    olga = as_user["olga"]
+
+    page = _inbox(olga, "&candidate_group=sales&process_key=review")
+    assert _names(page) == [("triage", shared)] and page["total"] == 1
+    page = _inbox(olga, "&candidate_group=sales&process_key=approval")
+    assert _names(page) == [("enter_amount", single)] and page["total"] == 1
+    page = _inbox(olga, "&candidate_group=managers&process_key=approval")
+    assert page == {"items": [], "total": 0}
+
+
 def test_a_task_assigned_outside_the_agents_groups_is_in_its_inbox(as_user, review):
     approval_task = _start(as_user, "approval", 3)
     enter = _inbox(as_user["ana"], f"&instance_id={approval_task}")["items"][0]
@@ -128,7 +141,8 @@ def test_shared_rows_keep_the_tasks_sort_keys_when_its_priority_is_raised(as_use
     with ctx.unit() as session:
         triage = session.scalars(select(Task).where(Task.instance_id == low)).one()
         groups = session.scalars(select(TaskGroup).where(TaskGroup.task_id == triage.id)).all()
-        assert {(g.priority, g.created_at) for g in groups} == {(4, triage.created_at)}
+        assert {(g.priority, g.created_at, g.process_key) for g in groups} == {
+            (4, triage.created_at, "review")}
         task_rows.raise_priority(session, [low], 1)
 
     assert _names(_inbox(as_user["bruno"])) == [("triage", low), ("triage", high)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,44 @@ def test_timestamps_are_zone_aware_on_postgresql(pg_schema_url):
 
     due_at = next(c for c in columns if c["name"] == "due_at")
     assert due_at["type"].timezone is True
+
+
+def test_existing_tasks_get_their_single_group_and_shared_rows_their_keys(database_url):
+    """0004 on tasks written before it: a one-group task keeps its group in single_group and
+    loses its task_group row; a shared task's rows get its priority, creation and process."""
+    migrate.upgrade(database_url, "0003")
+    engine = make_engine(database_url)
+    created = "2026-01-05 10:00:00"
+    try:
+        with engine.begin() as conn:
+            definition = conn.execute(text(
+                "INSERT INTO process_definition (process_key, version, source_file, bpmn_xml,"
+                " spec_json, forms, start_messages, checksum, deployed_at) VALUES ('p', 1, 'f',"
+                " '', '', '{}', '[]', 'c', CURRENT_TIMESTAMP) RETURNING id")).scalar_one()
+            instance = conn.execute(text(
+                "INSERT INTO process_instance (definition_id, process_key, status, state,"
+                " version, started_at) VALUES (:d, 'p', 'active', '', 1, CURRENT_TIMESTAMP)"
+                " RETURNING id"), {"d": definition}).scalar_one()
+            for spiff, groups, priority in (("a", ["sales"], 2), ("b", ["sales", "ops"], 1)):
+                task = conn.execute(text(
+                    "INSERT INTO task (instance_id, spiff_task_id, name, process_key,"
+                    " candidate_groups, priority, status, created_at) VALUES (:i, :s, 'n', 'p',"
+                    " :g, :p, 'open', :c) RETURNING id"),
+                    {"i": instance, "s": spiff, "g": json.dumps(groups), "p": priority,
+                     "c": created}).scalar_one()
+                for group in groups:
+                    conn.execute(text("INSERT INTO task_group (task_id, group_name) "
+                                      "VALUES (:t, :g)"), {"t": task, "g": group})
+        migrate.upgrade(database_url)
+        with engine.connect() as conn:
+            singles = conn.execute(text(
+                "SELECT spiff_task_id, single_group FROM task ORDER BY spiff_task_id")).all()
+            rows = conn.execute(text(
+                "SELECT t.spiff_task_id, g.group_name, g.priority, g.process_key, g.created_at"
+                " FROM task_group g JOIN task t ON t.id = g.task_id ORDER BY g.group_name"
+            )).all()
+    finally:
+        engine.dispose()
+    assert [tuple(r) for r in singles] == [("a", "sales"), ("b", None)]
+    assert [tuple(r[:4]) for r in rows] == [("b", "ops", 1, "p"), ("b", "sales", 1, "p")]
+    assert {str(r[4])[:19] for r in rows} == {created}

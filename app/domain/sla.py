@@ -83,11 +83,12 @@ class SlaClock:
         return self.stopped_at is None and any(
             p.end is None and p.start <= now for p in self.pauses)
 
-    def consumed(self, now: datetime) -> float:
-        """Business minutes of the target used up at `now` (pauses excluded)."""
+    def consumed(self, now: datetime, paused: float | None = None) -> float:
+        """Business minutes of the target used up at `now` (pauses excluded; `paused`:
+        their minutes, when the caller has them)."""
         until = self._until(now)
         elapsed = business_minutes_between(self.started_at, until, self.calendar)
-        return max(0.0, elapsed - self.paused_minutes(now))
+        return max(0.0, elapsed - (self.paused_minutes(now) if paused is None else paused))
 
     def remaining(self, now: datetime) -> float:
         return self.target_minutes - self.consumed(now)
@@ -99,14 +100,15 @@ class SlaClock:
         """When the target runs out, as things stand at `now` (an open pause keeps moving it)."""
         return self.at_share(1.0, now)
 
-    def at_share(self, share: float, now: datetime) -> datetime:
-        minutes = share * self.target_minutes + self.paused_minutes(now)
-        return add_business_time(self.started_at, minutes, self.calendar)
+    def at_share(self, share: float, now: datetime, paused: float | None = None) -> datetime:
+        paused = self.paused_minutes(now) if paused is None else paused
+        return add_business_time(self.started_at, share * self.target_minutes + paused,
+                                 self.calendar)
 
-    def state(self, now: datetime) -> SlaState:
+    def state(self, now: datetime, share: float | None = None) -> SlaState:
         if self.is_paused(now):
             return SlaState.PAUSED
-        share = self.share(now)
+        share = self.share(now) if share is None else share
         if share >= 1.0:  # the target is used up (the ladder's breach step fires then too)
             return SlaState.BREACHED
         return SlaState.AT_RISK if share >= AT_RISK_SHARE else SlaState.ON_TRACK
@@ -135,10 +137,14 @@ def _calendar(snapshot: str | None) -> BusinessCalendar:
 
 
 def summary(clock: SlaClock, now: datetime) -> dict:
-    """The `sla` block of a case or task: due_at, remaining_business_minutes, state."""
-    return {"due_at": clock.due_at(now).astimezone(UTC),
-            "remaining_business_minutes": round(clock.remaining(now), 1),
-            "state": clock.state(now).value, "share": round(clock.share(now), 4)}
+    """The `sla` block of a case or task: due_at, remaining_business_minutes, state (the
+    paused and consumed minutes computed once)."""
+    paused = clock.paused_minutes(now)
+    consumed = clock.consumed(now, paused)
+    share = consumed / clock.target_minutes if clock.target_minutes else 0.0
+    return {"due_at": clock.at_share(1.0, now, paused).astimezone(UTC),
+            "remaining_business_minutes": round(clock.target_minutes - consumed, 1),
+            "state": clock.state(now, share).value, "share": round(share, 4)}
 
 
 CLOCK_EPOCH = datetime(2020, 1, 1, tzinfo=UTC)

@@ -171,12 +171,13 @@ class Task(Base):
 
 class TaskGroup(Base):
     """One row per candidate group of an OPEN task offered to several groups (a task with
-    one group keeps it in Task.single_group), with the task's sort keys: each group's shared
-    tasks are one index range in inbox order."""
+    one group keeps it in Task.single_group), with the task's sort keys and process: each
+    group's shared tasks are one index range in inbox order, counted without the task."""
 
     __tablename__ = "task_group"
     __table_args__ = (
-        Index("ix_task_group_group", "group_name", "priority", "created_at", "task_id"),
+        Index("ix_task_group_group", "group_name", "priority", "created_at", "task_id",
+              postgresql_include=["process_key"]),
     )
     task_id: Mapped[int] = mapped_column(
         ForeignKey("task.id", ondelete="CASCADE"), primary_key=True
@@ -184,8 +185,7 @@ class TaskGroup(Base):
     group_name: Mapped[str] = mapped_column(String(150), primary_key=True)
     priority: Mapped[int] = mapped_column(default=3)  # the task's, kept equal
     created_at: Mapped[datetime] = mapped_column(default=utcnow)  # the task's
-
-
+    process_key: Mapped[str] = mapped_column(String(255), default="")  # the task's
 class Job(Base):
     """The outbox: written in the same transaction as the instance state."""
 

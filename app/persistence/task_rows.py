@@ -106,7 +106,7 @@ def insert_rows(session: Session, rows: list[TaskRow]) -> None:
     for row, new_id in zip(rows, ids, strict=True):
         row.id = new_id
     groups = [{"task_id": row.id, "group_name": group, "priority": row.priority,
-               "created_at": row.created_at}
+               "created_at": row.created_at, "process_key": row.process_key}
               for row in rows if row.shared for group in row.candidate_groups]
     if groups:
         session.connection().execute(_ADD_GROUPS, groups)

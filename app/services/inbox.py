@@ -208,17 +208,18 @@ def _part(shape: Shape, keys: tuple, conditions: list) -> tuple:
 def _by_group(shape: Shape, keys: tuple, n: int) -> list[tuple]:
     """The open tasks offered to the groups g0..g(n-1): per group, its single-group tasks
     (a range of ix_task_single_group) and its shared tasks (a range of ix_task_group_group,
-    whose rows carry the sort keys and exist only while the task is open). A task shared by
-    two of the groups is in both ranges: the merge drops the copy, the count counts it once."""
+    whose rows carry the sort keys and the process and exist only while the task is open).
+    A task shared by two of the groups is in both ranges: the merge drops the copy, the
+    count counts it once."""
     singles = [_part(shape, keys, [TASK.c.single_group == bindparam(f"g{i}")])
                for i in range(n)]
     shared = select(TASK.c.id).select_from(GROUPS.join(TASK, TASK.c.id == GROUPS.c.task_id))
     shared_keys = tuple((_SHARED_KEYS.get(expr, expr), way) for expr, way in keys)
+    process = [GROUPS.c.process_key == bindparam("process_key")] if shape.process_key else []
     firsts = [(_first(shared, shared_keys, [GROUPS.c.group_name == bindparam(f"g{i}"),
-                                            *_filters(shape)]), None) for i in range(n)]
-    count = select(func.count(GROUPS.c.task_id.distinct())).select_from(
-        GROUPS.join(TASK, TASK.c.id == GROUPS.c.task_id) if shape.process_key else GROUPS
-    ).where(GROUPS.c.group_name.in_(bindparam("groups", expanding=True)), *_filters(shape))
+                                            *process]), None) for i in range(n)]
+    count = select(func.count(GROUPS.c.task_id.distinct())).where(
+        GROUPS.c.group_name.in_(bindparam("groups", expanding=True)), *process)
     return singles + firsts[:-1] + [(firsts[-1][0], count)]
 
 

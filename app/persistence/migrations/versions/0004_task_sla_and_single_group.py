@@ -3,8 +3,8 @@
 The SLA figures of a task's support case (calendar, target, base, frozen share) copied onto
 the task, so the SLA-risk order needs no join; the task's candidate group when it has exactly
 one, so a group's inbox is one index range in page order (ix_task_single_group) and only
-tasks with several groups keep task_group rows, which carry the task's priority and creation
-time so each group's shared tasks are one index range in inbox order too; the operators'
+tasks with several groups keep task_group rows, which carry the task's priority, creation
+time and process so each group's shared tasks are one index range in inbox order too; the operators'
 process index carries the SLA figures too. Existing tasks are filled in.
 
 Revision ID: 0004
@@ -44,6 +44,8 @@ def upgrade() -> None:
                                       server_default="3"))
         batch_op.add_column(sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
                                       server_default=sa.func.current_timestamp()))
+        batch_op.add_column(sa.Column("process_key", sa.String(length=255), nullable=False,
+                                      server_default=""))
         batch_op.drop_index("ix_task_group_group")
     _fill()
     with op.batch_alter_table("task", schema=None) as batch_op:
@@ -56,8 +58,10 @@ def upgrade() -> None:
     with op.batch_alter_table("task_group", schema=None) as batch_op:
         batch_op.alter_column("priority", server_default=None)
         batch_op.alter_column("created_at", server_default=None)
+        batch_op.alter_column("process_key", server_default=None)
         batch_op.create_index("ix_task_group_group",
-                              ["group_name", "priority", "created_at", "task_id"], unique=False)
+                              ["group_name", "priority", "created_at", "task_id"], unique=False,
+                              postgresql_include=["process_key"])
 
 
 def _fill() -> None:
@@ -66,9 +70,9 @@ def _fill() -> None:
                "WHERE json_array_length(candidate_groups) = 1")
     op.execute("DELETE FROM task_group WHERE task_id IN "
                "(SELECT id FROM task WHERE single_group IS NOT NULL)")
-    op.execute("UPDATE task_group SET "
-               "priority = (SELECT priority FROM task WHERE task.id = task_group.task_id), "
-               "created_at = (SELECT created_at FROM task WHERE task.id = task_group.task_id)")
+    op.execute("UPDATE task_group SET " + ", ".join(
+        f"{column} = (SELECT {column} FROM task WHERE task.id = task_group.task_id)"
+        for column in ("priority", "created_at", "process_key")))
     case_of_task = ("SELECT {column} FROM support_case JOIN case_instance "
                     "ON case_instance.case_id = support_case.id "
                     "WHERE case_instance.instance_id = task.instance_id")
@@ -81,6 +85,7 @@ def _fill() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("task_group", schema=None) as batch_op:
         batch_op.drop_index("ix_task_group_group")
+        batch_op.drop_column("process_key")
         batch_op.drop_column("created_at")
         batch_op.drop_column("priority")
         batch_op.create_index("ix_task_group_group", ["group_name", "task_id"], unique=False)
