@@ -135,7 +135,9 @@ class Task(Base):
               postgresql_include=_INBOX_INCLUDE),
         Index("ix_task_single_group", "single_group", "status", "priority", "created_at", "id",
               postgresql_include=["process_key", "due_at", *_INBOX_INCLUDE]),
-        Index("ix_task_assignee_status", "assignee", "status"),
+        # an agent's own tasks outside their groups: told apart without the table
+        Index("ix_task_assignee_status", "assignee", "status",
+              postgresql_include=["single_group"]),
         Index("ix_task_instance", "instance_id"),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)

@@ -2,7 +2,8 @@
 
 The SLA figures of a task's support case (calendar, target, base, frozen share) copied onto
 the task, so the SLA-risk order needs no join; the task's candidate group when it has exactly
-one, so a group's inbox is one index range in page order (ix_task_single_group) and only
+one, so a group's inbox is one index range in page order (ix_task_single_group; the assignee
+index carries it too, to tell an agent's own tasks outside their groups apart) and only
 tasks with several groups keep task_group rows, which carry the task's priority, creation
 time and process so each group's shared tasks are one index range in inbox order too; the operators'
 process index carries the SLA figures too. Existing tasks are filled in.
@@ -39,6 +40,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("sla_base", sa.Double(), nullable=True))
         batch_op.add_column(sa.Column("sla_frozen_share", sa.Double(), nullable=True))
         batch_op.drop_index("ix_task_process_status")
+        batch_op.drop_index("ix_task_assignee_status")
     with op.batch_alter_table("task_group", schema=None) as batch_op:
         batch_op.add_column(sa.Column("priority", sa.Integer(), nullable=False,
                                       server_default="3"))
@@ -55,6 +57,8 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_task_single_group", ["single_group", "status", "priority", "created_at", "id"],
             unique=False, postgresql_include=["process_key", "due_at", *SLA_INCLUDE])
+        batch_op.create_index("ix_task_assignee_status", ["assignee", "status"], unique=False,
+                              postgresql_include=["single_group"])
     with op.batch_alter_table("task_group", schema=None) as batch_op:
         batch_op.alter_column("priority", server_default=None)
         batch_op.alter_column("created_at", server_default=None)
@@ -92,6 +96,8 @@ def downgrade() -> None:
     op.execute("INSERT INTO task_group (task_id, group_name) SELECT id, single_group FROM task "
                "WHERE single_group IS NOT NULL AND status = 'open'")
     with op.batch_alter_table("task", schema=None) as batch_op:
+        batch_op.drop_index("ix_task_assignee_status")
+        batch_op.create_index("ix_task_assignee_status", ["assignee", "status"], unique=False)
         batch_op.drop_index("ix_task_single_group")
         batch_op.drop_index("ix_task_process_status")
         batch_op.create_index(
