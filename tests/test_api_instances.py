@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import threading
+import time
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
-from app.persistence.models import Event, ProcessInstance, Task
+from app.persistence import instance_rows, task_rows
+from app.persistence.models import Event, ProcessInstance, Task, utcnow
 
 
 def _start(client, **body):
@@ -93,6 +95,54 @@ def test_concurrent_completion_gives_one_200_and_one_409(as_user, approval, ctx,
         names = session.scalars(select(Task.name).where(Task.instance_id == instance["id"])
                                 .order_by(Task.id)).all()
         assert names == ["enter_amount", "approve"]
+
+
+def test_completion_that_waited_for_the_lock_reads_what_the_holder_committed(
+        as_user, approval, ctx, app, database_url):
+    """The lock and the tasks are read in one statement; when another transaction committed
+    while this one waited (PostgreSQL), the tasks are read again, so the completion sees its
+    task completed and answers 409 instead of completing it twice."""
+    task = _start(as_user["carla"])["tasks"][0]
+    locked, release, codes = threading.Event(), threading.Event(), []
+
+    def holder():
+        with ctx.unit() as session:
+            instance = instance_rows.lock(session, task["instance_id"])
+            task_rows.complete(session, task_rows.get(session, task["id"]), "ana", {}, utcnow())
+            instance_rows.save(session, instance)
+            locked.set()
+            release.wait(10)
+
+    def completer():
+        response = app.test_client().post(f"/api/tasks/{task['id']}/complete", json={
+            "data": {"amount": 5}}, headers=as_user["carla"].headers)
+        codes.append(response.status_code)
+
+    first = threading.Thread(target=holder)
+    first.start()
+    locked.wait(10)
+    second = threading.Thread(target=completer)
+    second.start()
+    if database_url.startswith("postgresql"):
+        assert _waits_for_lock(ctx), "the completion did not wait for the instance lock"
+    release.set()
+    first.join()
+    second.join()
+    assert codes == [409]
+    with ctx.unit() as session:
+        assert session.scalars(select(Task.name).where(
+            Task.instance_id == task["instance_id"])).all() == ["enter_amount"]
+
+
+def _waits_for_lock(ctx) -> bool:
+    query = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                 "AND query LIKE 'WITH locked AS%'")
+    for _ in range(100):
+        with ctx.read() as session:
+            if session.connection().execute(query).scalar():
+                return True
+        time.sleep(0.05)
+    return False
 
 
 def test_healthz_and_openapi(app, ctx):

@@ -6,21 +6,24 @@ Measured before these budgets (PostgreSQL, plus a separate token transaction per
 pool_pre_ping `SELECT 1` per checkout): start 12, list 5, complete A 15, complete B 19,
 status 8 statements, 2 transactions each. Then, with the ORM: 5, 3, 8, 6, 4 and one
 transaction each. Now the engine step writes with prebuilt Core statements (one per table),
-reads run outside a write transaction and a page that is not full needs no count.
+reads run outside a write transaction and a page that is not full needs no count; a
+completion locks its instance and reads its open tasks in one statement, and the status reads
+whether the instance has open incidents with the instance row.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 
-from sqlalchemy import delete, event, text, update
+from sqlalchemy import Integer, bindparam, delete, event, func, select, text, update
 
 from app.persistence import db, migrate
 from app.persistence.models import ApiToken, ProcessInstance
+from app.services import inbox
 from app.services.caches import TokenCache
 
 # statements per call once the caller's token is known (SQLite's BEGIN not counted)
-BUDGET = {"start": 4, "list_a": 1, "complete_a": 6, "list_b": 1, "complete_b": 5, "status": 3}
+BUDGET = {"start": 4, "list_a": 1, "complete_a": 5, "list_b": 1, "complete_b": 4, "status": 2}
 WRITES = {"start", "complete_a", "complete_b"}  # one transaction each; reads commit nothing
 
 
@@ -219,14 +222,30 @@ def test_an_idle_connection_is_pinged_and_a_dead_one_replaced(pg_schema_url, mon
         engine.dispose()
 
 
-def test_postgresql_plans_each_statement_with_its_values(pg_schema_url):
-    """Prepared statements keep their parse but never switch to a generic plan (see
-    db._postgres_settings): the inbox's index-range searches depend on the bound values."""
+def test_postgresql_plans_searches_with_their_values(pg_schema_url):
+    """psycopg prepares what runs often (PostgreSQL may then plan it generically, once);
+    statements marked db.PLAN_WITH_VALUES, as the inbox's searches are, never get prepared:
+    PostgreSQL plans each run with its values."""
+    lookup = select(func.abs(bindparam("x", type_=Integer)))
+    search = select(func.sign(bindparam("x", type_=Integer))).execution_options(
+        **{db.PLAN_WITH_VALUES: True})
     engine = db.make_engine(pg_schema_url)
     try:
-        for _ in range(2):  # a fresh connection and a pooled one
-            with engine.connect() as conn:
-                assert conn.execute(text("SHOW plan_cache_mode")).scalar() == \
-                    "force_custom_plan"
+        with engine.connect() as conn:
+            for x in range(10):
+                assert conn.execute(lookup, {"x": -x}).scalar_one() == x
+                assert conn.execute(search, {"x": -x}).scalar_one() == -min(x, 1)
+            prepared = conn.execute(text("SELECT statement FROM pg_prepared_statements"))
+            texts = " ".join(prepared.scalars())
+        assert "abs(" in texts and "sign(" not in texts
     finally:
         engine.dispose()
+
+
+def test_inbox_searches_are_planned_with_their_values():
+    scoped = inbox.Shape("sla_risk", ("default",), True, "agent", 2)
+    by_instance = inbox.Shape("priority", (), False, "agent", status=True, instance=True)
+    for statement in inbox.statements(scoped):
+        assert statement.get_execution_options()[db.PLAN_WITH_VALUES] is True
+    for statement in inbox.statements(by_instance):
+        assert db.PLAN_WITH_VALUES not in statement.get_execution_options()

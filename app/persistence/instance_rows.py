@@ -10,13 +10,16 @@ from __future__ import annotations
 from dataclasses import astuple, dataclass, fields
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import and_, bindparam, exists, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.domain.errors import NotFound
+from app.domain.states import IncidentStatus, TaskStatus
 
+from . import task_rows
 from .crm import CaseInstance
-from .models import ProcessInstance, Task
+from .models import Incident, ProcessInstance, Task
+from .task_rows import TaskRow
 
 TABLE = ProcessInstance.__table__
 _TASK = Task.__table__
@@ -44,12 +47,22 @@ _COLUMNS = [TABLE.c[name] for name in NAMES]
 _MUTABLE = ("status", "state", "ended_at", "has_timers", "has_subscriptions",
             "has_service_calls")
 _BY_ID = select(*_COLUMNS).where(TABLE.c.id == bindparam("instance_id"))
-_WITH_CASE = select(*_COLUMNS, CaseInstance.__table__.c.case_id).select_from(
-    TABLE.outerjoin(CaseInstance.__table__, CaseInstance.__table__.c.instance_id == TABLE.c.id)
+_INCIDENT = Incident.__table__
+_READ = select(*_COLUMNS, CaseInstance.__table__.c.case_id, exists().where(
+    _INCIDENT.c.instance_id == TABLE.c.id, _INCIDENT.c.status == IncidentStatus.OPEN)
+).select_from(TABLE.outerjoin(
+    CaseInstance.__table__, CaseInstance.__table__.c.instance_id == TABLE.c.id)
 ).where(TABLE.c.id == bindparam("instance_id"))
 _LOCK = _BY_ID.with_for_update()
-_LOCK_OF_TASK = select(*_COLUMNS).where(TABLE.c.id == select(_TASK.c.instance_id).where(
-    _TASK.c.id == bindparam("task_id")).scalar_subquery()).with_for_update()
+_LOCKED = select(*_COLUMNS).where(TABLE.c.id == select(_TASK.c.instance_id).where(
+    _TASK.c.id == bindparam("task_id")).scalar_subquery()).with_for_update().cte("locked")
+# the version the statement's snapshot holds: it differs from the locked (latest) row's when
+# another transaction committed while this one waited for the lock
+_SEEN = select(TABLE.c.version).where(TABLE.c.id == _LOCKED.c.id).scalar_subquery()
+_LOCK_OF_TASK = select(*_LOCKED.c, _SEEN, *task_rows.COLUMNS).select_from(_LOCKED.outerjoin(
+    _TASK, and_(_TASK.c.instance_id == _LOCKED.c.id, or_(
+        _TASK.c.status == TaskStatus.OPEN, _TASK.c.id == bindparam("task_id"))))
+).order_by(_TASK.c.id)
 _LOCK_MANY = select(*_COLUMNS).where(TABLE.c.id.in_(bindparam("ids", expanding=True))) \
     .order_by(TABLE.c.id)
 _INSERT = insert(TABLE).returning(TABLE.c.id)
@@ -61,19 +74,13 @@ def _row(found) -> InstanceRow:
     return InstanceRow(*found)
 
 
-def get(session: Session, instance_id: int) -> InstanceRow:
-    found = session.connection().execute(_BY_ID, {"instance_id": instance_id}).first()
+def read(session: Session, instance_id: int) -> tuple[InstanceRow, int | None, bool]:
+    """The instance, the support case it works for (None: none) and whether it has open
+    incidents."""
+    found = session.connection().execute(_READ, {"instance_id": instance_id}).first()
     if found is None:
         raise NotFound(f"instance {instance_id} not found")
-    return _row(found)
-
-
-def get_with_case(session: Session, instance_id: int) -> tuple[InstanceRow, int | None]:
-    """The instance and the support case it works for (None: none)."""
-    found = session.connection().execute(_WITH_CASE, {"instance_id": instance_id}).first()
-    if found is None:
-        raise NotFound(f"instance {instance_id} not found")
-    return _row(found[:-1]), found[-1]
+    return _row(found[:-2]), found[-2], found[-1]
 
 
 def lock(session: Session, instance_id: int) -> InstanceRow:
@@ -84,11 +91,19 @@ def lock(session: Session, instance_id: int) -> InstanceRow:
     return _row(found)
 
 
-def lock_of_task(session: Session, task_id: int) -> InstanceRow | None:
-    """Lock the instance of a task in one statement (None: no such task). Read the task
-    after this: then it is current (a row read before the lock may have changed)."""
-    found = session.connection().execute(_LOCK_OF_TASK, {"task_id": task_id}).first()
-    return None if found is None else _row(found)
+def lock_of_task(session: Session, task_id: int) -> tuple[InstanceRow | None, list[TaskRow]]:
+    """Lock the instance of a task and read its open tasks and that task, current as of the
+    lock (None, []: no such task). One statement, unless another transaction changed the
+    instance while this one waited for the lock: then its tasks are read again."""
+    found = session.connection().execute(_LOCK_OF_TASK, {"task_id": task_id}).all()
+    if not found:
+        return None, []
+    width = len(NAMES)
+    instance = _row(found[0][:width])
+    if found[0][width] != instance.version:
+        return instance, task_rows.open_of(session, instance.id, also=task_id)
+    return instance, [task_rows.row_of(row[width + 1:]) for row in found
+                      if row[width + 1] is not None]
 
 
 def lock_many(session: Session, ids, skip_locked: bool = False) -> dict[int, InstanceRow]:

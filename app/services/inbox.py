@@ -38,6 +38,7 @@ from sqlalchemy import (
 from app.domain.access import Actor, sees_all_tasks
 from app.domain.states import Role, TaskStatus
 from app.persistence import task_rows
+from app.persistence.db import PLAN_WITH_VALUES
 from app.persistence.crm import CaseInstance, SupportCase
 from app.persistence.models import ProcessInstance
 
@@ -124,7 +125,16 @@ def scope_kind(actor: Actor, group: str | None) -> tuple[str, int]:
 
 @lru_cache(maxsize=512)
 def statements(shape: Shape):
-    """(count, page) statements of a search shape."""
+    """(count, page) statements of a search shape. Unless it reads one instance's tasks, each
+    is planned with its bound values (db.PLAN_WITH_VALUES): a generic plan of an index-range
+    search scans instead of seeking (230 ms instead of 13 at 200,000 tasks)."""
+    count, page = _statements(shape)
+    if shape.instance:
+        return count, page
+    return tuple(s.execution_options(**{PLAN_WITH_VALUES: True}) for s in (count, page))
+
+
+def _statements(shape: Shape):
     keys = order_keys(shape)
     if shape.scoped:
         scopes = _scopes(shape, keys)

@@ -103,13 +103,14 @@ def check_variables(variables: dict, field: str = "variables") -> dict:
 
 def get(ctx: Context, actor: Actor, instance_id: int) -> dict:
     with ctx.read() as session:
-        instance, tasks = _readable_instance(session, actor, instance_id)
+        instance, tasks, incidents = _readable_instance(session, actor, instance_id)
         definition = definition_of(ctx, session, instance)
         variables = ctx.engine.variables(process_spec(ctx, definition), instance.state)
         if tasks is not None:
             tasks = [t for t in tasks if t.instance_id == instance_id
                      and t.status == TaskStatus.OPEN]
-        return instance_detail(session, instance, definition, variables, actor, tasks)
+        return instance_detail(session, instance, definition, variables, actor, tasks,
+                               None if incidents else [])
 
 
 def search(ctx: Context, actor: Actor, process_key=None, status=None, business_key=None,
@@ -142,15 +143,15 @@ _STARTERS = select(ProcessInstance.__table__.c.started_by).where(
     ProcessInstance.__table__.c.id.in_(bindparam("ids", expanding=True)))
 
 
-def _readable_instance(session: Session, actor: Actor,
-                       instance_id: int) -> tuple[InstanceRow, list[TaskRow] | None]:
-    """The instance, when `access.can_read_instance` lets the actor read it (else 403), and
-    the tasks of it and of the instances working for the same case when that check had to
-    load them."""
+def _readable_instance(session: Session, actor: Actor, instance_id: int
+                       ) -> tuple[InstanceRow, list[TaskRow] | None, bool]:
+    """The instance, when `access.can_read_instance` lets the actor read it (else 403); the
+    tasks of it and of the instances working for the same case when that check had to load
+    them; whether it has open incidents."""
     require(can_read_instances(actor), "read instances")
+    instance, case_id, incidents = instance_rows.read(session, instance_id)
     if reads_all_instances(actor):
-        return instance_rows.get(session, instance_id), None
-    instance, case_id = instance_rows.get_with_case(session, instance_id)
+        return instance, None, incidents
     conn = session.connection()
     related = sorted({instance_id, *(conn.execute(_RELATED, {"case_id": case_id}).scalars()
                                      if case_id is not None else ())})
@@ -161,7 +162,7 @@ def _readable_instance(session: Session, actor: Actor,
                        candidate_groups=tuple(t.candidate_groups or ()),
                        completed_by=t.completed_by) for t in tasks]
     require(can_read_instance(actor, starters, facts), f"read instance {instance_id}")
-    return instance, tasks
+    return instance, tasks, incidents
 
 
 def _readable_by(actor: Actor):

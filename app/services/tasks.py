@@ -186,9 +186,7 @@ def _assign_where(unassigned: bool):
 
 def complete(ctx, actor: Actor, task_id: int, data) -> dict:
     with ctx.unit() as session:
-        instance = instance_rows.lock_of_task(session, task_id)
-        # read under the lock, so current: the task and its instance's open tasks, at once
-        rows = task_rows.open_of(session, instance.id, also=task_id) if instance else []
+        instance, rows = instance_rows.lock_of_task(session, task_id)
         task = _check_visible(actor, next((t for t in rows if t.id == task_id), None),
                               task_id)
         open_tasks = [t for t in rows if t.status == TaskStatus.OPEN]
