@@ -38,8 +38,8 @@ from sqlalchemy import (
 from app.domain.access import Actor, sees_all_tasks
 from app.domain.states import Role, TaskStatus
 from app.persistence import task_rows
-from app.persistence.db import PLAN_WITH_VALUES
 from app.persistence.crm import CaseInstance, SupportCase
+from app.persistence.db import PLAN_WITH_VALUES
 from app.persistence.models import ProcessInstance
 
 from . import sla
