@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import event_log
+from . import event_log, pipeline
 
 
 def make_engine(database_url: str) -> Engine:
@@ -29,7 +29,7 @@ def make_engine(database_url: str) -> Engine:
     # connections busy and lets the others idle out.
     engine = create_engine(database_url, pool_size=10, max_overflow=20,
                            pool_recycle=RECYCLE_SECONDS, pool_use_lifo=True)
-    event.listen(engine, "do_execute", _plan_with_values)
+    pipeline.install(engine, PLAN_WITH_VALUES)
     event.listen(engine, "checkin", _mark_idle)
     event.listen(engine, "checkout", _ping_if_idle(engine))
     return engine
@@ -40,13 +40,6 @@ def make_engine(database_url: str) -> Engine:
 # a generic plan made without the values: right for the engine's key lookups (planned once),
 # wrong for searches whose best index range depends on the values.
 PLAN_WITH_VALUES = "plan_with_values"
-
-
-def _plan_with_values(cursor, statement, parameters, context) -> bool:
-    if not context.execution_options.get(PLAN_WITH_VALUES):
-        return False
-    cursor.execute(statement, parameters, prepare=False)
-    return True
 
 
 RECYCLE_SECONDS = 1800
@@ -114,11 +107,13 @@ def read_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
 @contextmanager
 def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success (with the history entries it gathered), roll back
-    on any error."""
+    on any error. On PostgreSQL its statements run pipelined (`pipeline`), which ends before
+    the commit so the connection goes back to the pool out of pipeline mode."""
     session = factory()
     try:
-        yield session
-        event_log.flush(session)
+        with pipeline.pipelined(session):
+            yield session
+            event_log.flush(session)
         session.commit()
     except BaseException:
         session.rollback()

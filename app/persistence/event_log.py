@@ -7,9 +7,11 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from .models import Event, utcnow
+from .pipeline import DEFERRED
 
 TABLE = Event.__table__
-_INSERT = insert(TABLE)
+# inline: no RETURNING of the new id, so the INSERT rides with the unit's last round trip
+_INSERT = insert(TABLE).inline().execution_options(**DEFERRED)
 _PENDING = "event_log.pending"  # session.info key: entries not written yet
 
 

@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session
 from app.domain.errors import NotFound
 from app.domain.states import IncidentStatus, TaskStatus
 
-from . import task_rows
+from . import pipeline, task_rows
 from .crm import CaseInstance
 from .models import Incident, ProcessInstance, Task
+from .pipeline import DEFERRED
 from .task_rows import TaskRow
 
 TABLE = ProcessInstance.__table__
@@ -67,7 +68,7 @@ _LOCK_MANY = select(*_COLUMNS).where(TABLE.c.id.in_(bindparam("ids", expanding=T
     .order_by(TABLE.c.id)
 _INSERT = insert(TABLE).returning(TABLE.c.id)
 _SAVE = update(TABLE).where(TABLE.c.id == bindparam("row_id"), TABLE.c.version ==
-                            bindparam("row_version"))
+                            bindparam("row_version")).execution_options(**DEFERRED)
 
 
 def _row(found) -> InstanceRow:
@@ -126,6 +127,7 @@ def save(session: Session, row: InstanceRow) -> None:
     values = {name: getattr(row, name) for name in _MUTABLE}
     result = session.connection().execute(_SAVE, {
         "row_id": row.id, "row_version": row.version, "version": row.version + 1, **values})
-    if result.rowcount != 1:  # the caller holds the row lock: only a bug gets here
-        raise RuntimeError(f"instance {row.id} changed under its lock")
+    # the caller holds the row lock: only a bug gets here
+    pipeline.expect_rows(session, result, 1,
+                         RuntimeError(f"instance {row.id} changed under its lock"))
     row.version += 1

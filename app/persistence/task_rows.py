@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from app.domain.states import TaskStatus
 
 from .models import Task, TaskGroup
+from .pipeline import DEFERRED
 
 TABLE = Task.__table__
 GROUPS = TaskGroup.__table__
@@ -63,11 +64,13 @@ _OPEN_OF_MANY = select(*COLUMNS).where(
     TABLE.c.instance_id.in_(bindparam("ids", expanding=True)), _OPEN).order_by(TABLE.c.id)
 _BY_ID = select(*COLUMNS).where(TABLE.c.id == bindparam("task_id"))
 _INSERT = insert(TABLE).returning(TABLE.c.id, sort_by_parameter_order=True)
-_COMPLETE = update(TABLE).where(TABLE.c.id == bindparam("task_id"))
+# writes whose results nobody reads: sent with the unit's next round trip (pipeline.DEFER)
+_COMPLETE = update(TABLE).where(TABLE.c.id == bindparam("task_id")).execution_options(**DEFERRED)
 _CANCEL = update(TABLE).where(TABLE.c.id.in_(bindparam("ids", expanding=True))) \
-    .values(status=TaskStatus.CANCELLED, completed_at=bindparam("at"))
-_ADD_GROUPS = insert(GROUPS)
-_DROP_GROUPS = delete(GROUPS).where(GROUPS.c.task_id.in_(bindparam("ids", expanding=True)))
+    .values(status=TaskStatus.CANCELLED, completed_at=bindparam("at")).execution_options(**DEFERRED)
+_ADD_GROUPS = insert(GROUPS).inline().execution_options(**DEFERRED)
+_DROP_GROUPS = delete(GROUPS).where(GROUPS.c.task_id.in_(bindparam("ids", expanding=True))) \
+    .execution_options(**DEFERRED)
 _RAISE = update(TABLE).where(
     TABLE.c.instance_id.in_(bindparam("instances", expanding=True)), _OPEN,
     TABLE.c.priority > bindparam("rank")).values(priority=bindparam("rank"))
