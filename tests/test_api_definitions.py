@@ -107,7 +107,8 @@ def test_oversized_upload_is_refused(as_user):
     assert response.get_json()["code"] == response.status_code
 
 
-MIWG_FILES = sorted(MIWG.glob("*.bpmn"))
+# a missing folder fails (the placeholder cannot be read) rather than parametrizing nothing
+MIWG_FILES = sorted(MIWG.glob("*.bpmn")) or [MIWG / "<miwg-reference folder missing>"]
 
 
 def test_the_miwg_suite_is_all_there():
