@@ -106,10 +106,11 @@ def _run_stack(backend, todo, args, sizes, runs, results) -> None:
         args.web_workers, args.web_threads, synchronous_commit=args.pg_synchronous_commit)
     try:
         stack.start()
+        results.note(f"{backend} stack settled {stack.settle():.1f}s after start-up")
         bench = scenarios.Bench(stack, sizes, runs, results, args.profile)
         for item in todo:
             print(f"== scenario {item.number} on {backend}: {item.title}", flush=True)
-            t0, load = time.monotonic(), _load()
+            t0, load, speed = time.monotonic(), _load(), _probe(results)
             try:
                 item.func(bench)
             except KeyboardInterrupt:
@@ -118,9 +119,12 @@ def _run_stack(backend, todo, args, sizes, runs, results) -> None:
                 traceback.print_exc()
                 results.errors.append(f"scenario {item.number} ({backend}): {exc!r}")
             took = time.monotonic() - t0
-            results.extra.setdefault("load", {})[f"{item.number}-{backend}"] = [load, _load()]
+            where = f"{item.number}-{backend}"
+            results.extra.setdefault("load", {})[where] = [load, _load()]
+            results.extra.setdefault("machine_probe", {})[where] = [speed, _probe(results)]
             results.note(f"scenario {item.number} ({backend}): {took:.0f}s, load average "
-                         f"{load:.1f} before, {_load():.1f} after ({os.cpu_count()} cores)")
+                         f"{load:.1f} before, {_load():.1f} after ({os.cpu_count()} cores); "
+                         f"machine probe before: {_speed(speed)}")
             print(f"   done in {took:.1f}s", flush=True)
     finally:
         stack.close()
@@ -130,6 +134,24 @@ def _run_stack(backend, todo, args, sizes, runs, results) -> None:
 def _load() -> float:
     with open("/proc/loadavg") as handle:
         return float(handle.read().split()[0])
+
+
+def _probe(results) -> dict:
+    """The machine's speed now (bench.calibrate), {} when PostgreSQL cannot be reached."""
+    from bench.calibrate import probe
+    from bench.stack import PG_ADMIN
+    try:
+        return probe(PG_ADMIN)
+    except Exception as exc:  # noqa: BLE001 - a missing yardstick is noted, not fatal
+        results.note(f"machine probe failed: {exc!r}")
+        return {}
+
+
+def _speed(speed: dict) -> str:
+    if not speed:
+        return "none"
+    return (f"cpu {speed['cpu_ms']:.2f} ms, PG round trip {speed['pg_round_trip_us']:.0f} µs, "
+            f"durable commit {speed['pg_commit_us']:.0f} µs")
 
 
 def _interrupt(*_args) -> None:

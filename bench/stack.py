@@ -138,6 +138,21 @@ class Stack:
         master = self.procs.get("web")
         return children(master.pid) if master else []
 
+    def settle(self, limit: float = 30.0, window: float = 0.5, busy: float = 0.05) -> float:
+        """Wait (at most `limit` s) until the stack's processes, children included, use less
+        than `busy` of one core over `window` s: workers and tickers still importing the app
+        would otherwise share the CPU with the first measured run. The seconds waited."""
+        began = time.monotonic()
+        sessions = {proc.pid for proc in self.procs.values()}
+        used = cpu_seconds(sessions)
+        while time.monotonic() - began < limit:
+            time.sleep(window)
+            now = cpu_seconds(sessions)
+            if now - used < busy * window:
+                break
+            used = now
+        return time.monotonic() - began
+
     def close(self) -> None:
         for proc in self.procs.values():  # all at once, then wait for each
             proc.signal()
@@ -156,6 +171,20 @@ def children(pid: int) -> list[int]:
             if int(fields[1]) == pid:
                 found.append(int(entry.name))
     return sorted(found)
+
+
+def cpu_seconds(sessions: set[int]) -> float:
+    """CPU time (user + system) used so far by every process in these sessions."""
+    ticks = 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[3]) in sessions:
+                ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float | None:
