@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from redis import Redis
 from sqlalchemy import create_engine, text
 
 from app import create_app
@@ -45,6 +46,16 @@ class QuietHandler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         return None
 
+    def reply(self, status: int, body: bytes, content_type: str = "application/json",
+              headers: dict | None = None) -> None:
+        """Answer with `body` and its length (and any extra `headers`)."""
+        self.send_response(status)
+        for name, value in {"Content-Type": content_type, **(headers or {})}.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
 
 @contextmanager
 def local_server(handler: type[BaseHTTPRequestHandler]):
@@ -56,6 +67,39 @@ def local_server(handler: type[BaseHTTPRequestHandler]):
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def redis():
+    """Redis db 15, flushed before and after the test."""
+    connection = Redis.from_url(REDIS_URL)
+    connection.flushdb()
+    yield connection
+    connection.flushdb()
+    connection.close()
+
+
+def wait_bpmn(process_id: str, duration: str) -> bytes:
+    """A process that waits on a timer for `duration` (ISO 8601), then offers the user task
+    `after`."""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+                  id="{process_id}_definitions" targetNamespace="http://clientconnect.example/bpmn">
+  <bpmn:process id="{process_id}" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="wait"/>
+    <bpmn:intermediateCatchEvent id="wait">
+      <bpmn:timerEventDefinition id="wait_timer">
+        <bpmn:timeDuration>"{duration}"</bpmn:timeDuration>
+      </bpmn:timerEventDefinition>
+    </bpmn:intermediateCatchEvent>
+    <bpmn:sequenceFlow id="f2" sourceRef="wait" targetRef="after"/>
+    <bpmn:userTask id="after" name="After the wait"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="after" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>
+""".encode()
 
 
 @pytest.fixture

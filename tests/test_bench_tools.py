@@ -9,10 +9,10 @@ import sys
 import time
 
 import psycopg
+from conftest import PG_URL
 
 from bench import calibrate
 from bench.stack import Stack, cpu_seconds
-from tests.conftest import PG_URL
 
 PSYCOPG_URL = PG_URL.replace("postgresql+psycopg://", "postgresql://")
 

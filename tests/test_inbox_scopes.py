@@ -8,11 +8,11 @@ and managers, then a follow-up for sales)."""
 from __future__ import annotations
 
 import pytest
+from conftest import DATA, deploy_files
 from sqlalchemy import select
 
 from app.persistence import task_rows
 from app.persistence.models import Task, TaskGroup
-from tests.conftest import DATA, deploy_files
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from conftest import DATA, QuietHandler, Recorder, local_server
+from conftest import DATA, QuietHandler, Recorder, local_server, wait_bpmn
 from sqlalchemy import event, select
 
 from app.config import Settings
@@ -25,24 +25,7 @@ from app.services import deploy, incidents, instances, job_claims, jobs
 from app.services.context import build_context
 from workers.ticker import Ticker
 
-HOUR_WAIT = b"""<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
-                  id="hour_wait_definitions" targetNamespace="http://clientconnect.example/bpmn">
-  <bpmn:process id="hour_wait" isExecutable="true">
-    <bpmn:startEvent id="start"/>
-    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="wait"/>
-    <bpmn:intermediateCatchEvent id="wait">
-      <bpmn:timerEventDefinition id="wait_timer">
-        <bpmn:timeDuration>"PT1H"</bpmn:timeDuration>
-      </bpmn:timerEventDefinition>
-    </bpmn:intermediateCatchEvent>
-    <bpmn:sequenceFlow id="f2" sourceRef="wait" targetRef="after"/>
-    <bpmn:userTask id="after" name="After the wait"/>
-    <bpmn:sequenceFlow id="f3" sourceRef="after" targetRef="end"/>
-    <bpmn:endEvent id="end"/>
-  </bpmn:process>
-</bpmn:definitions>
-"""
+HOUR_WAIT = wait_bpmn("hour_wait", "PT1H")
 SERVICE_CALL = (DATA / "bpmn" / "service_call.bpmn").read_bytes()
 
 
@@ -100,13 +83,8 @@ def hook():
     class Handler(QuietHandler):
         def do_GET(self):
             hits[self.path] += 1
-            status, body = (500, b'{"error": "down"}') if self.path == "/fail" \
-                else (200, b'{"ok": true}')
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.reply(*((500, b'{"error": "down"}') if self.path == "/fail"
+                         else (200, b'{"ok": true}')))
 
     with local_server(Handler) as base:
         yield base, hits

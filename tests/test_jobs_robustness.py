@@ -101,12 +101,7 @@ def hook():
                 gate()
             if state["hold"] is not None:
                 state["hold"].wait(10)
-            body = b'{"ok": true}'
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.reply(200, b'{"ok": true}')
 
     with local_server(Handler) as base:
         state["url"] = f"{base}/hook"

@@ -7,13 +7,12 @@ environment (workers/tasks.py), so it shares only the database and Redis with th
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
-from redis import Redis
+from conftest import REDIS_URL, QuietHandler, local_server, wait_bpmn
 from rq import Queue, SimpleWorker
 from rq.job import Job as RQJob
 from sqlalchemy import select
@@ -30,58 +29,31 @@ from workers.queue import RQDispatcher, rq_job_id
 from workers.ticker import Ticker
 
 BPMN = Path(__file__).parent / "data" / "bpmn" / "service_call.bpmn"
-REDIS_URL = "redis://127.0.0.1:6379/15"
 
-TIMER_BPMN = b"""<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
-                  id="timer_definitions" targetNamespace="http://clientconnect.example/bpmn">
-  <bpmn:process id="short_wait" isExecutable="true">
-    <bpmn:startEvent id="start"/>
-    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="wait"/>
-    <bpmn:intermediateCatchEvent id="wait">
-      <bpmn:timerEventDefinition id="wait_timer">
-        <bpmn:timeDuration>"PT1S"</bpmn:timeDuration>
-      </bpmn:timerEventDefinition>
-    </bpmn:intermediateCatchEvent>
-    <bpmn:sequenceFlow id="f2" sourceRef="wait" targetRef="after"/>
-    <bpmn:userTask id="after" name="After the wait"/>
-    <bpmn:sequenceFlow id="f3" sourceRef="after" targetRef="end"/>
-    <bpmn:endEvent id="end"/>
-  </bpmn:process>
-</bpmn:definitions>
-"""
+TIMER_BPMN = wait_bpmn("short_wait", "PT1S")
 
 
 # --- a local HTTP endpoint ----------------------------------------------------
-class _Handler(BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        self.server.hits.append(self.path)
-        status, body = (200, {"account": "ACME", "tier": "gold"}) if self.path == "/ok" \
-            else (500, {"error": "down"})
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-
 @pytest.fixture
 def endpoint():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.hits = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    """A local HTTP endpoint: /ok answers an account, anything else 500; `hits` lists the
+    paths called."""
+    found = SimpleNamespace(hits=[])
+
+    class Handler(QuietHandler):
+        def do_GET(self):
+            found.hits.append(self.path)
+            status, body = (200, {"account": "ACME", "tier": "gold"}) if self.path == "/ok" \
+                else (500, {"error": "down"})
+            self.reply(status, json.dumps(body).encode())
+
+    with local_server(Handler) as base:
+        found.base = base
+        yield found
 
 
 def url_of(server, path: str) -> str:
-    return f"http://127.0.0.1:{server.server_address[1]}{path}"
+    return server.base + path
 
 
 # --- database, Redis, the worker's environment ----------------------------------
@@ -89,15 +61,6 @@ def url_of(server, path: str) -> str:
 def database_url(pg_schema_url):
     migrate.upgrade(pg_schema_url)
     return pg_schema_url
-
-
-@pytest.fixture
-def redis():
-    connection = Redis.from_url(REDIS_URL)
-    connection.flushdb()
-    yield connection
-    connection.flushdb()
-    connection.close()
 
 
 @pytest.fixture

@@ -11,12 +11,10 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from conftest import DATA, QuietHandler, local_server
-from redis import Redis
+from conftest import DATA, REDIS_URL, QuietHandler, local_server, wait_bpmn
 from rq import Queue, SimpleWorker
 from rq.job import Job as RQJob
 from sqlalchemy import select
-from test_job_batches import HOUR_WAIT
 
 from app.config import Settings
 from app.domain.access import SYSTEM
@@ -29,17 +27,7 @@ from workers import tasks
 from workers.queue import BATCH_FUNCTION, RQDispatcher, rq_job_id
 from workers.ticker import Ticker
 
-REDIS_URL = "redis://127.0.0.1:6379/15"
 SERVICE_CALL = (DATA / "bpmn" / "service_call.bpmn").read_bytes()
-
-
-@pytest.fixture
-def redis():
-    connection = Redis.from_url(REDIS_URL)
-    connection.flushdb()
-    yield connection
-    connection.flushdb()
-    connection.close()
 
 
 @pytest.fixture
@@ -53,7 +41,7 @@ def ctx(pg_schema_url, redis, monkeypatch, tmp_path):
     settings = Settings.from_env()
     context = build_context(settings, RQDispatcher(settings.redis_url, settings.queue_name))
     deploy.deploy(context, SYSTEM, {"service_call.bpmn": SERVICE_CALL,
-                                    "hour_wait.bpmn": HOUR_WAIT})
+                                    "hour_wait.bpmn": wait_bpmn("hour_wait", "PT1H")})
     yield context
     context.sessions.kw["bind"].dispose()
     tasks.reset_context()
@@ -66,12 +54,7 @@ def hook():
     class Handler(QuietHandler):
         def do_GET(self):
             hits[self.path] += 1
-            body = b'{"ok": true}'
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.reply(200, b'{"ok": true}')
 
     with local_server(Handler) as base:
         yield base, hits
