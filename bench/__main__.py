@@ -15,6 +15,8 @@ import sys
 import time
 import traceback
 
+from app.cli.serve import default_web_workers
+
 SIZES = {
     "full": {"s1_lifecycles": 300, "s1_warmup": 20, "s2_warmup": 2, "s1_seconds": 120,
              "s2_clients": 16, "s2_seconds": 20, "s3_clients": 16, "s3_seconds": 25,
@@ -43,7 +45,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
                         help="runs per scenario; figures are the median (default 3, quick 1)")
     parser.add_argument("--profile", action="store_true",
                         help="py-spy the gunicorn workers during scenario 1 on PostgreSQL")
-    parser.add_argument("--web-workers", type=int, default=2 * (os.cpu_count() or 1) + 1,
+    parser.add_argument("--web-workers", type=int, default=default_web_workers(),
                         help="gunicorn workers (default 2*cores+1, as `clientconnect serve`)")
     parser.add_argument("--web-threads", type=int, default=1)
     parser.add_argument("--inbox-sort", default="sla_risk",

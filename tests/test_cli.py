@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from sqlalchemy import select, text
 from app.cli import main
 from app.cli.deploy import deploy_bundled
 from app.cli.group import format_issue
+from app.cli.serve import _gunicorn_options
 from app.cli.users import ensure_demo_users
 from app.config import Settings
 from app.persistence import migrate
@@ -252,3 +254,18 @@ def test_format_issue():
         == "a.bpmn:3: t: m"
     assert format_issue({"file": None, "line": None, "element_id": None, "message": "m"}) == "m"
     assert format_issue({"field": "role", "message": "bad"}) == "role: bad"
+
+
+def test_serve_runs_threads_embedded_and_sync_workers_with_redis(tmp_path):
+    embedded = Settings(database_url="sqlite:///x.db", instance_dir=tmp_path)
+    queued = Settings(database_url="sqlite:///x.db", instance_dir=tmp_path,
+                      redis_url="redis://127.0.0.1:6379/15")
+
+    one = _gunicorn_options(embedded, "127.0.0.1", 8000, None)
+    many = _gunicorn_options(queued, "0.0.0.0", 9000, None)
+
+    assert (one["workers"], one["threads"], one["worker_class"]) == (1, 8, "gthread")
+    assert (many["workers"], many["threads"], many["worker_class"]) == (
+        2 * os.cpu_count() + 1, 1, "sync")
+    assert many["bind"] == "0.0.0.0:9000"
+    assert _gunicorn_options(queued, "127.0.0.1", 8000, 3)["workers"] == 3

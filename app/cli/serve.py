@@ -37,11 +37,16 @@ def serve_command(host: str, port: int, workers: int | None) -> None:
     GunicornServer(lambda: make_app(settings), options).run()
 
 
+def default_web_workers() -> int:
+    """gunicorn sync workers with Redis: 2×cores+1, gunicorn's own advice."""
+    return 2 * (os.cpu_count() or 1) + 1
+
+
 def _gunicorn_options(settings: Settings, host: str, port: int, workers: int | None) -> dict:
     if settings.embedded:
         workers, threads = workers or 1, 8
     else:
-        workers, threads = workers or 2 * (os.cpu_count() or 1) + 1, 1
+        workers, threads = workers or default_web_workers(), 1
     return {"bind": f"{host}:{port}", "workers": workers, "threads": threads,
             "worker_class": "gthread" if threads > 1 else "sync", "timeout": 60,
             "accesslog": "-", "errorlog": "-", "preload_app": False}
