@@ -46,12 +46,10 @@ class QuietHandler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         return None
 
-    def reply(self, status: int, body: bytes, content_type: str = "application/json",
-              headers: dict | None = None) -> None:
-        """Answer with `body` and its length (and any extra `headers`)."""
+    def reply(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+        """Answer with `body` and its length."""
         self.send_response(status)
-        for name, value in {"Content-Type": content_type, **(headers or {})}.items():
-            self.send_header(name, value)
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
