@@ -8,9 +8,11 @@ ptrace rights on the workers (root, or CAP_SYS_PTRACE).
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
+import sys
 from collections import Counter
 
 from bench.client import in_processes, lifecycle_loop
@@ -89,14 +91,9 @@ def spy_finish(proc: subprocess.Popen | None, path, busy: str, title: str, res,
 
 def _statements(stack, res) -> None:
     """SQL statements / commits / pool checkouts per call (bench/statements.py)."""
-    import json
-    import sys
-    out = subprocess.run([sys.executable, str(BENCH / "statements.py"), "5"], cwd=ROOT,
-                         env=stack.env, capture_output=True, text=True, timeout=300)
-    if out.returncode != 0:
-        res.errors.append(f"statement count failed: {out.stderr[-300:]}")
+    counts = _script(stack, res, "statements.py", 5, 300, "statement count")
+    if counts is None:
         return
-    counts = json.loads(out.stdout.strip().splitlines()[-1])
     res.extra["statements_per_call"] = counts
     for call, c in counts.items():
         res.add(f"s1.pg.sql.{call}", f"S1 pg SQL statements per {call} (+commits, checkouts)",
@@ -105,19 +102,25 @@ def _statements(stack, res) -> None:
 
 def _inprocess(stack, res, n: int = 60) -> None:
     """Lifecycle cost without HTTP, durable vs synchronous_commit=off, interleaved."""
-    import json
-    import sys
-    out = subprocess.run([sys.executable, str(BENCH / "inprocess.py"), str(n)], cwd=ROOT,
-                         env=stack.env, capture_output=True, text=True, timeout=600)
-    if out.returncode != 0:
-        res.errors.append(f"in-process probe failed: {out.stderr[-300:]}")
+    found = _script(stack, res, "inprocess.py", n, 600, "in-process probe")
+    if found is None:
         return
-    found = json.loads(out.stdout.strip().splitlines()[-1])
     res.extra["inprocess_p50_ms"] = found
     for mode, label in (("durable", "durable"), ("no_fsync", "synchronous_commit=off")):
         for call in ("complete_a", "complete_b", "lifecycle"):
             res.add(f"s1.pg.inproc.{mode}.{call}", f"S1 pg in-process {call} p50 ({label})",
                     "ms", found[mode][call])
+
+
+def _script(stack, res, name: str, n: int, timeout: int, what: str) -> dict | None:
+    """Run bench/<name> N in the stack's env; the JSON its last line prints, or None with
+    the failure recorded."""
+    out = subprocess.run([sys.executable, str(BENCH / name), str(n)], cwd=ROOT,
+                         env=stack.env, capture_output=True, text=True, timeout=timeout)
+    if out.returncode != 0:
+        res.errors.append(f"{what} failed: {out.stderr[-300:]}")
+        return None
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def _frame(text: str) -> tuple[str, str]:

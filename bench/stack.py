@@ -161,30 +161,24 @@ class Stack:
 
 
 def children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return sorted(found)
+    return sorted(child for child, fields in _proc_stats() if int(fields[1]) == pid)
 
 
 def cpu_seconds(sessions: set[int]) -> float:
     """CPU time (user + system) used so far by every process in these sessions."""
-    ticks = 0
+    ticks = sum(int(fields[11]) + int(fields[12]) for _, fields in _proc_stats()
+                if int(fields[3]) in sessions)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _proc_stats():
+    """(pid, the fields of /proc/<pid>/stat after the command name) of every live process."""
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                yield int(entry.name), (entry / "stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            if int(fields[3]) in sessions:
-                ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float | None:
