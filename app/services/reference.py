@@ -200,16 +200,7 @@ def check_reference(data) -> list[dict]:
         raise ValidationFailed("invalid reference data",
                                [{"field": "products", "message": "a list of products"}])
     _unknown(data, ("products",), "", errors)
-    products, seen = [], set()
-    for index, item in enumerate(data["products"]):
-        path = f"products[{index}]"
-        spec = _product(item, path, errors)
-        if spec is None:
-            continue
-        if spec["name"] and spec["name"] in seen:
-            errors.append({"field": f"{path}.name", "message": "duplicate product"})
-        seen.add(spec["name"])
-        products.append(spec)
+    products = _named_list(data["products"], "products", _product, "product", errors)
     if errors:
         raise ValidationFailed("invalid reference data", errors)
     return products
@@ -252,13 +243,19 @@ def _typologies(items, path: str, errors: list) -> list[dict]:
     if not isinstance(items, list):
         errors.append({"field": path, "message": "a list of typologies"})
         return []
+    return _named_list(items, path, _typology, "typology", errors)
+
+
+def _named_list(items: list, path: str, check, kind: str, errors: list) -> list[dict]:
+    """Each item checked by `check` at `path[i]`; a name seen before is an error."""
     specs, seen = [], set()
     for index, item in enumerate(items):
-        spec = _typology(item, f"{path}[{index}]", errors)
+        at = f"{path}[{index}]"
+        spec = check(item, at, errors)
         if spec is None:
             continue
         if spec["name"] and spec["name"] in seen:
-            errors.append({"field": f"{path}[{index}].name", "message": "duplicate typology"})
+            errors.append({"field": f"{at}.name", "message": f"duplicate {kind}"})
         seen.add(spec["name"])
         specs.append(spec)
     return specs
