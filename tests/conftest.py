@@ -7,6 +7,7 @@ import json
 import os
 import threading
 import uuid
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -65,6 +66,22 @@ def local_server(handler: type[BaseHTTPRequestHandler]):
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def counting_hook():
+    """A local HTTP endpoint counting its GET calls per path; /fail answers 500. Yields
+    (base URL, Counter of paths)."""
+    hits = Counter()
+
+    class Handler(QuietHandler):
+        def do_GET(self):
+            hits[self.path] += 1
+            self.reply(*((500, b'{"error": "down"}') if self.path == "/fail"
+                         else (200, b'{"ok": true}')))
+
+    with local_server(Handler) as base:
+        yield base, hits
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from conftest import DATA, QuietHandler, Recorder, local_server, wait_bpmn
+from conftest import DATA, Recorder, wait_bpmn
 from sqlalchemy import event, select
 
 from app.config import Settings
@@ -73,21 +73,6 @@ def second(settings):
     other = build_context(settings, Recorder())
     yield other
     other.sessions.kw["bind"].dispose()
-
-
-@pytest.fixture
-def hook():
-    """A local HTTP endpoint counting its calls per path; /fail answers 500."""
-    hits = Counter()
-
-    class Handler(QuietHandler):
-        def do_GET(self):
-            hits[self.path] += 1
-            self.reply(*((500, b'{"error": "down"}') if self.path == "/fail"
-                         else (200, b'{"ok": true}')))
-
-    with local_server(Handler) as base:
-        yield base, hits
 
 
 # --- timers ---------------------------------------------------------------------------
@@ -252,8 +237,8 @@ def _calls(ctx, base: str, paths: list[str]) -> list[int]:
     return ids
 
 
-def test_a_batch_of_service_calls_is_three_commits(ctx, hook):
-    base, hits = hook
+def test_a_batch_of_service_calls_is_three_commits(ctx, counting_hook):
+    base, hits = counting_hook
     ids = _calls(ctx, base, [f"/ok/{n}" for n in range(6)])
     commits = Commits(ctx)
 
@@ -265,10 +250,10 @@ def test_a_batch_of_service_calls_is_three_commits(ctx, hook):
     assert sum(_events(ctx, "service_task_completed").values()) == 6
 
 
-def test_a_batch_keeps_each_jobs_own_outcome(ctx, hook):
+def test_a_batch_keeps_each_jobs_own_outcome(ctx, counting_hook):
     """A failing call is retried, a suspended instance's call waits for the resume, an
     unknown id is skipped; the other calls of the batch complete."""
-    base, hits = hook
+    base, hits = counting_hook
     ids = _calls(ctx, base, ["/ok/1", "/fail", "/ok/2", "/ok/3"])
     with ctx.unit() as session:
         waiting = session.get(Job, ids[3]).instance_id
@@ -286,10 +271,10 @@ def test_a_batch_keeps_each_jobs_own_outcome(ctx, hook):
     assert hits["/ok/3"] == 1 and len(_open(ctx, "review")) == 3
 
 
-def test_results_of_a_batch_are_kept_when_its_engine_step_fails(ctx, hook):
+def test_results_of_a_batch_are_kept_when_its_engine_step_fails(ctx, counting_hook):
     """Advancing fails for the whole batch (a projection bug): each job is then advanced on
     its own, fails with its result stored, and the operator's retry replays that result."""
-    base, hits = hook
+    base, hits = counting_hook
     ids = _calls(ctx, base, ["/ok/1", "/ok/2"])
     broken = {"on": True}
 

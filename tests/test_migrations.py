@@ -102,14 +102,7 @@ def test_existing_tasks_get_their_single_group_and_shared_rows_their_keys(databa
     created = "2026-01-05 10:00:00"
     try:
         with engine.begin() as conn:
-            definition = conn.execute(text(
-                "INSERT INTO process_definition (process_key, version, source_file, bpmn_xml,"
-                " spec_json, forms, start_messages, checksum, deployed_at) VALUES ('p', 1, 'f',"
-                " '', '', '{}', '[]', 'c', CURRENT_TIMESTAMP) RETURNING id")).scalar_one()
-            instance = conn.execute(text(
-                "INSERT INTO process_instance (definition_id, process_key, status, state,"
-                " version, started_at) VALUES (:d, 'p', 'active', '', 1, CURRENT_TIMESTAMP)"
-                " RETURNING id"), {"d": definition}).scalar_one()
+            instance = _old_instance(conn)
             for spiff, groups, priority in (("a", ["sales"], 2), ("b", ["sales", "ops"], 1)):
                 task = conn.execute(text(
                     "INSERT INTO task (instance_id, spiff_task_id, name, process_key,"
@@ -133,3 +126,30 @@ def test_existing_tasks_get_their_single_group_and_shared_rows_their_keys(databa
     assert [tuple(r) for r in singles] == [("a", "sales"), ("b", None)]
     assert [tuple(r[:4]) for r in rows] == [("b", "ops", 1, "p"), ("b", "sales", 1, "p")]
     assert {str(r[4])[:19] for r in rows} == {created}
+
+
+def test_existing_instances_get_the_flags_set_by_the_migration(database_url):
+    migrate.upgrade(database_url, "0002")
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            _old_instance(conn)
+        migrate.upgrade(database_url)
+        with engine.connect() as conn:
+            flags = conn.execute(text("SELECT has_timers, has_subscriptions, has_service_calls"
+                                      " FROM process_instance")).one()
+        assert [bool(flag) for flag in flags] == [True, True, True]
+    finally:
+        engine.dispose()
+
+
+def _old_instance(conn) -> int:
+    """An active instance of a bare definition, with only the columns of revision 0002."""
+    definition = conn.execute(text(
+        "INSERT INTO process_definition (process_key, version, source_file, bpmn_xml,"
+        " spec_json, forms, start_messages, checksum, deployed_at) VALUES ('p', 1, 'f',"
+        " '', '', '{}', '[]', 'c', CURRENT_TIMESTAMP) RETURNING id")).scalar_one()
+    return conn.execute(text(
+        "INSERT INTO process_instance (definition_id, process_key, status, state,"
+        " version, started_at) VALUES (:d, 'p', 'active', '', 1, CURRENT_TIMESTAMP)"
+        " RETURNING id"), {"d": definition}).scalar_one()

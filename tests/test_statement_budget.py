@@ -17,7 +17,7 @@ from collections import Counter
 
 from sqlalchemy import Integer, bindparam, delete, event, func, select, text, update
 
-from app.persistence import db, migrate
+from app.persistence import db
 from app.persistence.models import ApiToken, ProcessInstance
 from app.services import inbox
 from app.services.caches import TokenCache
@@ -170,28 +170,6 @@ def test_an_agents_inbox_total_counts_each_visible_task_once(as_user, approval):
     assert inbox["total"] == len(inbox["items"]) == 2
     assert as_user["bruno"].get("/api/tasks").get_json()["total"] == 0
     assert olga.get("/api/tasks").get_json()["total"] == 2
-
-
-def test_existing_instances_get_the_flags_set_by_the_migration(database_url):
-    migrate.upgrade(database_url, "0002")
-    engine = db.make_engine(database_url)
-    try:
-        with engine.begin() as conn:
-            definition = conn.execute(text(
-                "INSERT INTO process_definition (process_key, version, source_file, bpmn_xml,"
-                " spec_json, forms, start_messages, checksum, deployed_at) VALUES ('p', 1, 'f',"
-                " '', '', '{}', '[]', 'c', CURRENT_TIMESTAMP) RETURNING id")).scalar_one()
-            conn.execute(text(
-                "INSERT INTO process_instance (definition_id, process_key, status, state,"
-                " version, started_at) VALUES (:d, 'p', 'active', '', 1, CURRENT_TIMESTAMP)"),
-                {"d": definition})
-        migrate.upgrade(database_url)
-        with engine.connect() as conn:
-            flags = conn.execute(text("SELECT has_timers, has_subscriptions, has_service_calls"
-                                      " FROM process_instance")).one()
-        assert [bool(flag) for flag in flags] == [True, True, True]
-    finally:
-        engine.dispose()
 
 
 def test_an_idle_connection_is_pinged_and_a_dead_one_replaced(pg_schema_url, monkeypatch):

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from conftest import DATA, REDIS_URL, QuietHandler, local_server, wait_bpmn
+from conftest import DATA, REDIS_URL, wait_bpmn
 from rq import Queue, SimpleWorker
 from rq.job import Job as RQJob
 from sqlalchemy import select
@@ -47,19 +47,6 @@ def ctx(pg_schema_url, redis, monkeypatch, tmp_path):
     tasks.reset_context()
 
 
-@pytest.fixture
-def hook():
-    hits = Counter()
-
-    class Handler(QuietHandler):
-        def do_GET(self):
-            hits[self.path] += 1
-            self.reply(200, b'{"ok": true}')
-
-    with local_server(Handler) as base:
-        yield base, hits
-
-
 def queue_of(ctx, redis) -> Queue:
     return Queue(ctx.settings.queue_name, connection=redis)
 
@@ -77,8 +64,8 @@ def open_tasks(ctx, name: str) -> Counter:
             Task.name == name, Task.status == TaskStatus.OPEN)))
 
 
-def test_a_worker_runs_the_queued_rows_in_a_few_batches(ctx, redis, hook):
-    base, hits = hook
+def test_a_worker_runs_the_queued_rows_in_a_few_batches(ctx, redis, counting_hook):
+    base, hits = counting_hook
     started = [instances.start(ctx, SYSTEM, "service_call",
                                variables={"url": f"{base}/ok/{n}"})["id"] for n in range(20)]
     assert queue_of(ctx, redis).count == 20
